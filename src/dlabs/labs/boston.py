@@ -1,0 +1,273 @@
+"""`boston`: house prices by regression, the manual's DNN against honest baselines.
+
+Protocol: the Keras split of Boston housing (rows shuffled with seed 113, 404 train / 102
+test), and beside it 5-fold cross-validation over all 506 rows. Validation for early stopping
+comes out of the training rows only; features (and, in `best`, the target) are standardised
+with statistics of the training rows, saved with the model and reused at prediction time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlabs.config import option
+from dlabs.data import tabular
+from dlabs.engine import metrics as M
+from dlabs.engine.trainer import TensorBatcher, TrainConfig
+from dlabs.labs import Lab, Prepared, register
+from dlabs.models import EnsembleMLP
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = option("boston", "boston | california (StatLib's raw block totals, same 80/20 seeded split)")
+    val_fraction: float = option(0.1, "share of the training rows held out for validation; 0 = none")
+    scale_target: bool = option(False, "standardise the target with training statistics")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: tuple[int, ...] = option((128, 64, 32, 16), "hidden layer widths (ReLU)")
+    members: int = option(1, "ensemble size: members with different initialisations, averaged")
+    dropout: float = option(0.0, "dropout after each hidden layer")
+
+
+@dataclass(frozen=True)
+class BostonConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, batch_size=32, restore_best=False))
+    loss: str = option("mse", "mse | huber (on the target's scale, or standardised with data.scale_target)")
+    huber_delta: float = option(1.0, "Huber loss threshold")
+    cv_folds: int = option(5, "k-fold cross-validation over all rows, reported beside the split; 0 = off")
+
+
+MANUAL = BostonConfig()
+BEST = BostonConfig(
+    data=DataConfig(val_fraction=0.0, scale_target=True),
+    model=ModelConfig(members=10),
+    train=TrainConfig(epochs=200, batch_size=32, optimizer="adamw", weight_decay=1e-4, schedule="cosine",
+                      restore_best=False),
+    loss="huber",
+)
+SMOKE = BostonConfig(data=DataConfig(scale_target=True), model=ModelConfig(hidden=(16,), members=2),
+                     train=TrainConfig(epochs=5, batch_size=64), cv_folds=2)
+
+
+class MemberLoss(nn.Module):
+    """A pointwise loss that also takes an ensemble's (K, N, 1) output against (N, 1) targets."""
+
+    def __init__(self, kind: str, delta: float):
+        super().__init__()
+        self.fn = nn.HuberLoss(delta=delta) if kind == "huber" else nn.MSELoss()
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.fn(out, target.expand_as(out))
+
+
+def _load(name: str):
+    loaders = {"boston": tabular.load_boston, "california": tabular.load_california}
+    if name not in loaders:
+        from dlabs.errors import DlabsError
+
+        raise DlabsError(f"data.name={name}: expected boston or california")
+    return loaders[name]()
+
+
+def _baseline_models(seed: int) -> dict:
+    from sklearn.dummy import DummyRegressor
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return {
+        "mean": DummyRegressor(strategy="mean"),
+        "linear_regression": make_pipeline(StandardScaler(), LinearRegression()),
+        "gradient_boosting": GradientBoostingRegressor(n_estimators=500, learning_rate=0.05, max_depth=3,
+                                                       subsample=0.8, random_state=seed),
+    }
+
+
+@register
+class Boston(Lab):
+    name = "boston"
+    title = "Boston house prices: the manual's DNN against linear regression and gradient boosting"
+    task = "regression"
+    input_kind = "tabular"
+    datasets = ("boston", "california_housing")
+    protocol = "keras split 404/102, seed 113"
+    headline = "rmse"
+    Config = BostonConfig
+    presets = {"manual": MANUAL, "best": BEST, "smoke": SMOKE}
+    notes = ("Features are standardised with the mean and standard deviation of the training rows, and "
+             "those statistics are saved in the run folder and reused for every prediction. The manual "
+             "instead fits a new StandardScaler on the single sample it predicts: a one-row 'standardisation' "
+             "maps every feature to 0, so every house gets the same price whatever its features.")
+
+    def prepare(self, cfg: BostonConfig, seed: int) -> Prepared:
+        x, y, names, target = _load(cfg.data.name)
+        train_idx, test_idx = tabular.keras_split(len(x))
+        fit_idx, val_idx = tabular.holdout(train_idx, cfg.data.val_fraction, seed)
+        xs = tabular.Scaler.fit(x[fit_idx])
+        ys = tabular.Scaler.fit(y[fit_idx]) if cfg.data.scale_target else tabular.Scaler(0.0, 1.0)
+        state = {"features": list(names), "target": target, "dataset": cfg.data.name,
+                 **xs.state("x"), **ys.state("y")}
+
+        def batcher(idx):
+            return TensorBatcher(torch.tensor(xs.transform(x[idx]), dtype=torch.float32),
+                                 torch.tensor(ys.transform(y[idx]), dtype=torch.float32)[:, None])
+
+        info = {"dataset": cfg.data.name, "rows": len(x), "features": len(names), "train": len(fit_idx),
+                "validation": len(val_idx), "test": len(test_idx)}
+        raw = {"x": x, "y": y, "train_idx": train_idx, "test_idx": test_idx}
+        return Prepared(batcher(fit_idx), batcher(val_idx) if len(val_idx) else None, batcher(test_idx),
+                        state, info, raw)
+
+    def build_model(self, cfg: BostonConfig, state: dict):
+        n_in = len(state["features"])
+        return EnsembleMLP(cfg.model.members, n_in, tuple(cfg.model.hidden), 1, cfg.model.dropout)
+
+    def loss_fn(self, cfg: BostonConfig):
+        return MemberLoss(cfg.loss, cfg.huber_delta)
+
+    def _predict_raw(self, model, state: dict, x: np.ndarray) -> np.ndarray:
+        xs, ys = tabular.Scaler.from_state(state, "x"), tabular.Scaler.from_state(state, "y")
+        model.eval()
+        with torch.inference_mode():
+            z = model(torch.tensor(xs.transform(x), dtype=torch.float32, device=next(model.parameters()).device))
+        return ys.inverse(z.float().cpu().numpy()[:, 0])
+
+    def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:
+        test = data.raw["test_idx"]
+        return M.regression(data.raw["y"][test], self._predict_raw(model, data.state, data.raw["x"][test]))
+
+    def baselines(self, data: Prepared, cfg, seed: int) -> dict:
+        x, y, tr, te = (data.raw[k] for k in ("x", "y", "train_idx", "test_idx"))
+        out = {}
+        for name, est in _baseline_models(seed).items():
+            t0 = time.perf_counter()
+            est.fit(x[tr], y[tr])
+            out[name] = {"metrics": M.regression(y[te], est.predict(x[te])),
+                         "train_seconds": time.perf_counter() - t0}
+        return out
+
+    def protocols(self, cfg: BostonConfig, seed: int, device) -> dict:
+        """k-fold CV over all rows: the model retrained per fold with the run's config, and the baselines."""
+        if cfg.cv_folds < 2:
+            return {}
+        from sklearn.model_selection import KFold
+
+        from dlabs.engine.device import set_seed
+        from dlabs.engine.trainer import Trainer
+
+        x, y, _, _ = _load(cfg.data.name)
+        model_rows, base_rows = [], {}
+        for k, (tr, te) in enumerate(KFold(cfg.cv_folds, shuffle=True, random_state=seed).split(x)):
+            set_seed(seed + k)
+            fit, val = tabular.holdout(tr, cfg.data.val_fraction, seed + k)
+            xs = tabular.Scaler.fit(x[fit])
+            ys = tabular.Scaler.fit(y[fit]) if cfg.data.scale_target else tabular.Scaler(0.0, 1.0)
+            state = {"features": [""] * x.shape[1], **xs.state("x"), **ys.state("y")}
+
+            def batcher(idx):
+                return TensorBatcher(torch.tensor(xs.transform(x[idx]), dtype=torch.float32),
+                                     torch.tensor(ys.transform(y[idx]), dtype=torch.float32)[:, None])
+
+            model = self.build_model(cfg, state)
+            Trainer(cfg.train, device, seed=seed + k, progress=False).fit(
+                model, batcher(fit), batcher(val) if len(val) else None, loss_fn=self.loss_fn(cfg))
+            model_rows.append(M.regression(y[te], self._predict_raw(model, state, x[te])))
+            for name, est in _baseline_models(seed).items():
+                est.fit(x[tr], y[tr])
+                base_rows.setdefault(name, []).append(M.regression(y[te], est.predict(x[te])))
+        name = f"cv{cfg.cv_folds}"
+        return {name: {"protocol": f"{cfg.cv_folds}-fold CV over all {len(x)} rows (mean and sd over folds)",
+                       "model": M.mean_sd(model_rows),
+                       "baselines": {k: M.mean_sd(v) for k, v in base_rows.items()}}}
+
+    def plots(self, run, model, data: Prepared, cfg, trainer) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        te = data.raw["test_idx"]
+        y_true = data.raw["y"][te]
+        y_pred = self._predict_raw(model, data.state, data.raw["x"][te])
+        target = data.state["target"]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+        lo, hi = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
+        axes[0].scatter(y_true, y_pred, s=14, alpha=0.7)
+        axes[0].plot([lo, hi], [lo, hi], "k--", lw=1)
+        axes[0].set(xlabel=f"true {target}", ylabel=f"predicted {target}", title="test split: predicted vs true")
+        axes[1].scatter(y_pred, y_pred - y_true, s=14, alpha=0.7)
+        axes[1].axhline(0, color="k", lw=1)
+        axes[1].set(xlabel=f"predicted {target}", ylabel="residual (predicted - true)", title="test split: residuals")
+        fig.tight_layout()
+        fig.savefig(run.plots_dir() / "predicted_vs_true.png", dpi=100)
+        plt.close(fig)
+        self.explore(cfg, run.plots_dir())
+
+    def explore(self, cfg: BostonConfig, outdir=None) -> dict:
+        import pandas as pd
+
+        x, y, names, target = _load(cfg.data.name)
+        frame = pd.DataFrame(x, columns=names).assign(**{target: y})
+        corr = frame.corr()[target].drop(target).sort_values(key=abs, ascending=False)
+        info = {"dataset": cfg.data.name, "rows": len(frame), "columns": len(frame.columns),
+                "missing_values": int(frame.isna().sum().sum()),
+                "summary": frame.describe().T.round(3).to_string(),
+                "correlation_with_target": corr.round(3).to_dict()}
+        if outdir is not None:
+            self._explore_plots(frame, target, corr, outdir)
+        return info
+
+    @staticmethod
+    def _explore_plots(frame, target: str, corr, outdir) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from pathlib import Path
+
+        outdir = Path(outdir)
+        outdir.mkdir(parents=True, exist_ok=True)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.hist(frame[target], bins=40)
+        ax.set(xlabel=target, ylabel="count", title=f"distribution of {target}")
+        fig.tight_layout()
+        fig.savefig(outdir / "target_distribution.png", dpi=100)
+        plt.close(fig)
+        c = frame.corr()
+        fig, ax = plt.subplots(figsize=(8, 7))
+        im = ax.imshow(c, cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_xticks(range(len(c)), c.columns, rotation=90)
+        ax.set_yticks(range(len(c)), c.columns)
+        fig.colorbar(im)
+        ax.set_title("correlation")
+        fig.tight_layout()
+        fig.savefig(outdir / "correlation_heatmap.png", dpi=100)
+        plt.close(fig)
+        top = list(corr.index[:4])
+        fig, axes = plt.subplots(1, len(top), figsize=(4 * len(top), 3.6), sharey=True)
+        for ax, name in zip(np.atleast_1d(axes), top):
+            ax.scatter(frame[name], frame[target], s=8, alpha=0.5)
+            ax.set(xlabel=f"{name} (r={corr[name]:.2f})", ylabel=target)
+        fig.suptitle(f"the features most correlated with {target}")
+        fig.tight_layout()
+        fig.savefig(outdir / "top_features_scatter.png", dpi=100)
+        plt.close(fig)
+
+    def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
+        names = tuple(state["features"])
+        x = tabular.feature_rows(inputs, fields, names)
+        return [{state["target"]: round(float(p), 3)} for p in self._predict_raw(model, state, x)]
+
+    def format(self, predictions: list[dict]) -> str:
+        return "\n".join(f"{k} {v:.2f}" + (" ($1000s)" if k == "MEDV" else "") for p in predictions for k, v in p.items())

@@ -1,0 +1,99 @@
+"""Write a run's HTML report from its run folder alone.
+
+The page shows the protocol, a metrics table with the model beside every baseline (and the
+extra protocols a lab adds, such as k-fold CV), a plain-words verdict, the lab's notes, every
+PNG in ``plots/``, the data summary, the resolved config and the environment. Images are linked
+relatively, so the folder can be moved or served as it is.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from dlabs import paths
+from dlabs.engine.runfolder import Run, atomic_write
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.bad{color:#a00;font-weight:bold}.good{color:#070}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}figure{display:inline-block;margin:0 1em 1em 0;max-width:48%}
+pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:.85em}
+"""
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def metrics_table(m: dict) -> str:
+    rows = [("model (" + m.get("preset", "") + ")", m["model"], m.get("train_seconds"))]
+    rows += [(name, b["metrics"], b.get("train_seconds")) for name, b in m.get("baselines", {}).items()]
+    keys = list(dict.fromkeys(k for _, metrics, _ in rows for k in metrics))
+    out = ["<table><tr><th>model</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+           + "<th>train seconds</th></tr>"]
+    for name, metrics, secs in rows:
+        out.append(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{_fmt(metrics.get(k, ''))}</td>" for k in keys)
+                   + f"<td>{_fmt(secs) if secs is not None else ''}</td></tr>")
+    return "\n".join(out) + "</table>"
+
+
+def protocols_tables(m: dict) -> str:
+    out = []
+    for name, p in m.get("protocols", {}).items():
+        out.append(f"<h3>{html.escape(p.get('protocol', name))}</h3>")
+        out.append(metrics_table({"preset": m.get("preset", ""), "model": p.get("model", {}),
+                                  "baselines": {k: {"metrics": v} for k, v in p.get("baselines", {}).items()}}))
+    return "\n".join(out)
+
+
+def write_report(run: Run) -> Path:
+    from dlabs.labs import get_lab
+
+    m = run.read_json("metrics.json")
+    meta = run.read_json("config.json")
+    env = run.read_json("env.json")
+    lab = get_lab(meta["lab"])
+    verdict = "".join(
+        f"<li class='{'bad' if 'NOT' in v else 'good'}'>{html.escape(v)}</li>" for v in m.get("verdict", []))
+    plots = sorted(run.plots_dir().glob("*.png"))
+    figures = "".join(
+        f"<figure><img src='plots/{p.name}' alt='{html.escape(p.stem)}'><figcaption>{html.escape(p.stem.replace('_', ' '))}"
+        "</figcaption></figure>" for p in plots)
+    import json
+
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>dlabs {lab.name} {run.id}</title>
+<style>{CSS}</style></head><body>
+<h1>{html.escape(lab.title)}</h1>
+<p>Run <code>{html.escape(run.id)}</code>, preset <b>{html.escape(meta['preset'])}</b>, seed {meta['seed']},
+device {html.escape(env.get('device', ''))}, trained in {_fmt(env.get('train_seconds', 0.0))} s
+over {env.get('epochs_run', '?')} epochs.</p>
+<h2>Results</h2>
+<p>Protocol: {html.escape(m.get('protocol', ''))}; split: <b>{html.escape(m.get('split', 'test'))}</b>.
+The test split was used for nothing but this table.</p>
+{metrics_table(m)}
+<ul>{verdict}</ul>
+{protocols_tables(m)}
+{f"<h2>Notes</h2><p>{html.escape(lab.notes)}</p>" if lab.notes else ""}
+<h2>Plots</h2>{figures}
+<h2>Data</h2><pre>{html.escape(json.dumps(m.get('info', {}), indent=2))}</pre>
+<h2>Config</h2><pre>{html.escape(json.dumps(meta, indent=2))}</pre>
+<h2>Environment</h2><pre>{html.escape(json.dumps(env, indent=2))}</pre>
+</body></html>"""
+    path = run.file("report.html")
+    atomic_write(path, body)
+    return path
+
+
+def write_index(reports: dict[str, Path], runs=None) -> Path:
+    root = paths.runs_dir(runs)
+    items = "".join(
+        f"<li><a href='{html.escape(str(p.relative_to(root)))}'>{html.escape(name)}</a></li>" for name, p in reports.items())
+    path = root / "index.html"
+    atomic_write(path, f"<!doctype html><html><head><meta charset='utf-8'><title>dlabs reports</title>"
+                       f"<style>{CSS}</style></head><body><h1>dlabs reports</h1><ul>{items}</ul></body></html>")
+    return path

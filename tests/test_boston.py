@@ -1,0 +1,101 @@
+"""Deep tests of the boston lab: real data, predict with good and bad input, CLI round trip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dlabs import api
+from dlabs.errors import InputError
+
+from conftest import needs_data
+
+pytestmark = needs_data("boston")
+
+FIRST_ROW = {"CRIM": 0.00632, "ZN": 18, "INDUS": 2.31, "CHAS": 0, "NOX": 0.538, "RM": 6.575, "AGE": 65.2,
+             "DIS": 4.09, "RAD": 1, "TAX": 296, "PTRATIO": 15.3, "B": 396.9, "LSTAT": 4.98}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    import os
+
+    os.environ["DLABS_MIRROR"] = os.environ.get("DLABS_MIRROR") or str(
+        __import__("conftest").MIRROR)
+    runs = tmp_path_factory.mktemp("runs")
+    r = api.train("boston", "smoke", ["train.epochs=40", "cv_folds=0"], "cpu", runs=runs, progress=False)
+    return r
+
+
+def test_trained_smoke_model_beats_the_mean(run):
+    m = api.evaluate(run, protocols=False)
+    assert m["model"]["rmse"] < m["baselines"]["mean"]["metrics"]["rmse"]
+    # the Keras split reproduces the published linear-regression anchor (RMSE 4.82 / MAE 3.46)
+    lin = m["baselines"]["linear_regression"]["metrics"]
+    assert abs(lin["rmse"] - 4.82) < 0.01 and abs(lin["mae"] - 3.46) < 0.01
+
+
+def test_predict_forms_agree(run, tmp_path):
+    by_flags = api.predict("boston", [], run, {k: str(v) for k, v in FIRST_ROW.items()})
+    by_json = api.predict("boston", [json.dumps(FIRST_ROW)], run)
+    csv = tmp_path / "houses.csv"
+    csv.write_text(",".join(FIRST_ROW) + "\n" + ",".join(map(str, FIRST_ROW.values())) + "\n"
+                   + ",".join(map(str, FIRST_ROW.values())).replace("6.575", "8.0") + "\n")
+    by_csv = api.predict("boston", [str(csv)], run)
+    assert by_flags == by_json == by_csv[:1] and len(by_csv) == 2
+    assert by_csv[0]["MEDV"] != by_csv[1]["MEDV"]  # the saved scaler keeps single rows apart
+
+
+def test_single_sample_is_not_rescaled_to_zero(run):
+    """The manual's bug: a scaler refitted on one row maps every input to the same price."""
+    rich = dict(FIRST_ROW, RM=8.5, LSTAT=2.0)
+    poor = dict(FIRST_ROW, RM=4.5, LSTAT=30.0)
+    p_rich = api.predict("boston", [json.dumps(rich)], run)[0]["MEDV"]
+    p_poor = api.predict("boston", [json.dumps(poor)], run)[0]["MEDV"]
+    assert p_rich > p_poor + 5
+
+
+@pytest.mark.parametrize("row, message", [
+    ({k: v for k, v in FIRST_ROW.items() if k != "RM"}, "missing feature.*RM"),
+    (dict(FIRST_ROW, POOL=1), "unknown feature 'POOL'"),
+    (dict(FIRST_ROW, TAX="cheap"), "feature TAX is not a number"),
+    (dict(FIRST_ROW, NOX="NaN"), "feature NOX is 'NaN'"),
+])
+def test_predict_bad_features_name_the_feature(run, row, message):
+    with pytest.raises(InputError, match=message):
+        api.predict("boston", [json.dumps(row)], run)
+
+
+def test_predict_bad_json_and_missing_file(run):
+    with pytest.raises(InputError, match="not valid JSON"):
+        api.predict("boston", ["{'CRIM': 1"], run)
+    with pytest.raises(InputError, match="no such file"):
+        api.predict("boston", ["nope.csv"], run)
+
+
+def test_cli_predict_and_bad_input_exit_code(run):
+    args = [sys.executable, "-m", "dlabs", "predict", "boston", "--run", str(run.path), "--json"]
+    ok = subprocess.run(args + [f"--{k}={v}" for k, v in FIRST_ROW.items()], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "MEDV" in json.loads(ok.stdout)[0]
+    bad = subprocess.run(args + ["--CRIM", "x"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_cli_train_rejects_unknown_override():
+    proc = subprocess.run([sys.executable, "-m", "dlabs", "train", "boston", "--preset", "smoke",
+                           "--set", "model.widths=3"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown config key 'model.widths'" in proc.stderr
+
+
+def test_resume_cli_finishes_an_interrupted_run(run):
+    with pytest.raises(Exception):
+        api.train(resume=str(run.path), lab="boston")  # finished runs cannot be resumed
+
+
+def test_data_info_summary():
+    info = api.data_info("boston")
+    assert info["rows"] == 506 and "LSTAT" in info["correlation_with_target"]
