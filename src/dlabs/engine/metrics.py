@@ -24,3 +24,32 @@ def mean_sd(rows: list[dict[str, float]]) -> dict[str, float]:
         out[key] = float(values.mean())
         out[f"{key}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     return out
+
+
+def classification(y_true, proba, labels: list[str] | None = None) -> dict[str, float]:
+    """Accuracy and macro F1 from class probabilities (N, C), or P(positive) (N,) for two classes;
+    binary problems also get precision, recall and ROC AUC of the positive class."""
+    from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+
+    y_true = np.asarray(y_true).ravel()
+    proba = np.asarray(proba, dtype=float)
+    binary = proba.ndim == 1 or proba.shape[1] == 1
+    y_pred = (proba.ravel() >= 0.5).astype(int) if binary else proba.argmax(1)
+    out = {"accuracy": float((y_pred == y_true).mean())}
+    if binary:
+        out.update(precision=float(precision_score(y_true, y_pred, zero_division=0)),
+                   recall=float(recall_score(y_true, y_pred, zero_division=0)),
+                   f1=float(f1_score(y_true, y_pred, zero_division=0)),
+                   auc=float(roc_auc_score(y_true, proba.ravel())) if len(set(y_true)) == 2 else float("nan"))
+    else:
+        out["f1"] = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    return out
+
+
+def per_class(y_true, y_pred, labels: list[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support per class, keyed by label."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=range(len(labels)), zero_division=0)
+    return {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, lab in enumerate(labels)}
