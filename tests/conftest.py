@@ -15,6 +15,17 @@ ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("DLABS_MIRROR") or ROOT.parent / "shared" / "data")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_env(tmp_path_factory):
+    """Environment for module-scoped fixtures too: offline, the mirror, a private cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DLABS_HOME", str(tmp_path_factory.mktemp("home")))
+    mp.setenv("DLABS_OFFLINE", "1")
+    mp.setenv("DLABS_MIRROR", str(MIRROR))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("DLABS_HOME", str(tmp_path / "home"))

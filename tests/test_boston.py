@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from dlabs import api
-from dlabs.errors import InputError
+from dlabs.errors import DlabsError, InputError
 
 from conftest import needs_data
 
@@ -21,10 +21,6 @@ FIRST_ROW = {"CRIM": 0.00632, "ZN": 18, "INDUS": 2.31, "CHAS": 0, "NOX": 0.538, 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    import os
-
-    os.environ["DLABS_MIRROR"] = os.environ.get("DLABS_MIRROR") or str(
-        __import__("conftest").MIRROR)
     runs = tmp_path_factory.mktemp("runs")
     r = api.train("boston", "smoke", ["train.epochs=40", "cv_folds=0"], "cpu", runs=runs, progress=False)
     return r
@@ -91,9 +87,28 @@ def test_cli_train_rejects_unknown_override():
     assert proc.returncode == 2 and "unknown config key 'model.widths'" in proc.stderr
 
 
-def test_resume_cli_finishes_an_interrupted_run(run):
-    with pytest.raises(Exception):
-        api.train(resume=str(run.path), lab="boston")  # finished runs cannot be resumed
+def test_interrupted_run_resumes_to_the_same_metrics(tmp_path):
+    overrides = ["train.epochs=6", "cv_folds=0"]
+    full = api.train("boston", "smoke", overrides, "cpu", runs=tmp_path, progress=False)
+
+    def interrupt(trainer, row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.train("boston", "smoke", overrides, "cpu", runs=tmp_path, progress=False,
+                  callbacks={"on_epoch_end": [interrupt]})
+    broken = max((tmp_path / "boston").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert (broken / "checkpoint.pt").is_file() and not (broken / "model.safetensors").exists()
+    with pytest.raises(DlabsError, match="training did not finish"):
+        api.predict("boston", [json.dumps(FIRST_ROW)], run=broken)
+    resumed = api.train(resume=str(broken), progress=False)
+    assert resumed.path == broken
+    a = api.evaluate(full, protocols=False)["model"]
+    b = api.evaluate(resumed, protocols=False)["model"]
+    assert a == b
+    with pytest.raises(DlabsError, match="already finished"):
+        api.train(resume=str(broken))
 
 
 def test_data_info_summary():

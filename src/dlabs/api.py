@@ -122,9 +122,12 @@ def _setup(lab, cfg, seed: int, device: str):
     return dev, data
 
 
-def train(lab: str, preset: str = "best", overrides=(), device: str = "auto", seed: int = 0,
-          runs=None, resume=None, progress: bool | None = None):
-    """Train a lab's model into a new run folder (or resume an interrupted one); returns the Run."""
+def train(lab: str = "", preset: str = "best", overrides=(), device: str = "auto", seed: int = 0,
+          runs=None, resume=None, progress: bool | None = None, callbacks: dict | None = None):
+    """Train a lab's model into a new run folder (or resume an interrupted one); returns the Run.
+
+    `callbacks` maps a trainer event (``on_epoch_end``) to a list of functions ``fn(trainer, row)``.
+    """
     from dlabs.engine.device import environment
     from dlabs.engine.runfolder import Run
     from dlabs.engine.trainer import Trainer
@@ -149,6 +152,9 @@ def train(lab: str, preset: str = "best", overrides=(), device: str = "auto", se
     model = lab_.build_model(cfg, data.state)
     trainer = Trainer(cfg.train, dev, seed=seed, transform=lab_.augment(cfg),
                       checkpoint=run.file("checkpoint.pt"), progress=progress)
+    for event, fns in (callbacks or {}).items():
+        for fn in fns:
+            trainer.add_callback(event, fn)
     log.info("training %s/%s on %s (%d train, %d val examples)", lab_.name, run.id, dev,
              len(data.train), len(data.val) if data.val is not None else 0)
     history = trainer.fit(model, data.train, data.val, loss_fn=lab_.loss_fn(cfg),
@@ -189,7 +195,7 @@ def evaluate(run, device: str = "auto", runs=None, protocols: bool = True) -> di
     metrics = lab.evaluate(model, data, cfg, trainer)
     baselines = lab.baselines(data, cfg, seed)
     result = {"lab": lab.name, "run": run.id, "preset": run.read_json("config.json")["preset"],
-              "protocol": lab.protocol, "split": "test", "device": str(dev),
+              "protocol": data.info.get("protocol", lab.protocol), "split": "test", "device": str(dev),
               "train_seconds": run.read_json("env.json").get("train_seconds"),
               "model": metrics, "baselines": baselines, "info": data.info}
     if protocols:

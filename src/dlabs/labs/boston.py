@@ -123,7 +123,9 @@ class Boston(Lab):
             return TensorBatcher(torch.tensor(xs.transform(x[idx]), dtype=torch.float32),
                                  torch.tensor(ys.transform(y[idx]), dtype=torch.float32)[:, None])
 
-        info = {"dataset": cfg.data.name, "rows": len(x), "features": len(names), "train": len(fit_idx),
+        protocol = self.protocol if cfg.data.name == "boston" else (
+            f"keras-style split {len(train_idx)}/{len(test_idx)}, seed 113")
+        info = {"protocol": protocol, "dataset": cfg.data.name, "rows": len(x), "features": len(names), "train": len(fit_idx),
                 "validation": len(val_idx), "test": len(test_idx)}
         raw = {"x": x, "y": y, "train_idx": train_idx, "test_idx": test_idx}
         return Prepared(batcher(fit_idx), batcher(val_idx) if len(val_idx) else None, batcher(test_idx),
