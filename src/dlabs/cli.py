@@ -185,23 +185,42 @@ def run_(lab: str, preset: str = typer.Option("best", "--preset", "-p"),
 
 
 @app.command()
-def bench(lab: str, as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
+def bench(lab: Optional[str] = typer.Argument(None, help="a lab (default: every lab)"), as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
           device: str = DEVICE, seed: int = typer.Option(0, "--seed"), runs: Optional[Path] = RUNS,
           preset: List[str] = typer.Option([], "--preset", "-p", help="presets to bench (default: best, manual)")):
     """Train the presets afresh and print a results table against the baselines."""
     from dlabs import api
 
-    result = api.bench(lab, device, seed, runs, preset or None)
+    from dlabs.labs import labs
+
+    results = [api.bench(name, device, seed, runs, preset or None) for name in ([lab] if lab else labs())]
     if as_json:
-        return typer.echo(json.dumps(result, indent=2))
+        return typer.echo(json.dumps(results[0] if lab else results, indent=2))
+    for result in results:
+        _print_bench(result)
+
+
+def _print_bench(result: dict) -> None:
     keys = list(dict.fromkeys(k for r in result["rows"] for k in r["metrics"]))
+    extra = list(dict.fromkeys(k for r in result["rows"] for k, v in r.items() if isinstance(v, dict) and k != "metrics"))
+
+    def protocol_cell(row: dict, name: str) -> str:
+        values = row.get(name) or {}
+        first = next((k for k in values if not k.endswith("_sd")), None)
+        if first is None:
+            return ""
+        sd = values.get(f"{first}_sd")
+        return f"{first} {values[first]:.4g}" + (f" ± {sd:.2g}" if sd is not None else "")
+
     typer.echo(f"{result['lab']}: {result['protocol']} ({result['device']})")
-    typer.echo(f"| {'model':<22} | {'kind':<8} | " + " | ".join(f"{k:>8}" for k in keys) + " | train s |")
-    typer.echo("|" + "---|" * (len(keys) + 3))
+    typer.echo(f"| {'model':<20} | {'kind':<8} | " + " | ".join(f"{k:>8}" for k in keys) + " | train s |"
+               + "".join(f" {name:<20} |" for name in extra))
+    typer.echo("|" + "---|" * (len(keys) + 3 + len(extra)))
     for r in result["rows"]:
-        typer.echo(f"| {r['name']:<22} | {r['kind']:<8} | "
+        typer.echo(f"| {r['name']:<20} | {r['kind']:<8} | "
                    + " | ".join(f"{r['metrics'].get(k, float('nan')):>8.4g}" for k in keys)
-                   + f" | {r['train_seconds']:>7.2f} |")
+                   + f" | {r['train_seconds']:>7.2f} |" + "".join(f" {protocol_cell(r, n):<20} |" for n in extra))
+    typer.echo("")
 
 
 def main() -> None:

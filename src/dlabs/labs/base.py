@@ -79,7 +79,7 @@ class Lab:
         return {}
 
     def plots(self, run, model, data: Prepared, cfg: Any, trainer) -> None:
-        """Write the lab's own PNGs into ``run.plots_dir()``."""
+        """Write the lab's own PNGs into ``run.plots_dir()`` (results) and its ``data/`` subfolder (exploration)."""
 
     def explore(self, cfg: Any, outdir: Path | None = None) -> dict:
         """A data summary (and plots into `outdir`) for ``dlabs data info`` and the report."""

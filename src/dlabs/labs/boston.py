@@ -214,7 +214,7 @@ class Boston(Lab):
         fig.tight_layout()
         fig.savefig(run.plots_dir() / "predicted_vs_true.png", dpi=100)
         plt.close(fig)
-        self.explore(cfg, run.plots_dir())
+        self.explore(cfg, run.plots_dir() / "data")
 
     def explore(self, cfg: BostonConfig, outdir=None) -> dict:
         import pandas as pd

@@ -19,7 +19,8 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .bad{color:#a00;font-weight:bold}.good{color:#070}
-img{max-width:100%;border:1px solid #eee;margin:.5em 0}figure{display:inline-block;margin:0 1em 1em 0;max-width:48%}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}.plots{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+figure{margin:0;flex:1 1 45%;min-width:320px}
 pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:.85em}
 """
 
@@ -42,12 +43,18 @@ def metrics_table(m: dict) -> str:
     return "\n".join(out) + "</table>"
 
 
+def _mean_sd(metrics: dict) -> dict:
+    """Fold results as 'mean ± sd' cells."""
+    return {k: (f"{v:.4g} ± {metrics[k + '_sd']:.2g}" if k + "_sd" in metrics else v)
+            for k, v in metrics.items() if not k.endswith("_sd")}
+
+
 def protocols_tables(m: dict) -> str:
     out = []
     for name, p in m.get("protocols", {}).items():
         out.append(f"<h3>{html.escape(p.get('protocol', name))}</h3>")
-        out.append(metrics_table({"preset": m.get("preset", ""), "model": p.get("model", {}),
-                                  "baselines": {k: {"metrics": v} for k, v in p.get("baselines", {}).items()}}))
+        out.append(metrics_table({"preset": m.get("preset", ""), "model": _mean_sd(p.get("model", {})),
+                                  "baselines": {k: {"metrics": _mean_sd(v)} for k, v in p.get("baselines", {}).items()}}))
     return "\n".join(out)
 
 
@@ -60,10 +67,12 @@ def write_report(run: Run) -> Path:
     lab = get_lab(meta["lab"])
     verdict = "".join(
         f"<li class='{'bad' if 'NOT' in v else 'good'}'>{html.escape(v)}</li>" for v in m.get("verdict", []))
-    plots = sorted(run.plots_dir().glob("*.png"))
-    figures = "".join(
-        f"<figure><img src='plots/{p.name}' alt='{html.escape(p.stem)}'><figcaption>{html.escape(p.stem.replace('_', ' '))}"
-        "</figcaption></figure>" for p in plots)
+    def figures(folder: Path) -> str:
+        return "<div class='plots'>" + "".join(
+            f"<figure><img src='{p.relative_to(run.path).as_posix()}' alt='{html.escape(p.stem)}'>"
+            f"<figcaption>{html.escape(p.stem.replace('_', ' '))}</figcaption></figure>"
+            for p in sorted(folder.glob("*.png"))) + "</div>"
+
     import json
 
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>dlabs {lab.name} {run.id}</title>
@@ -79,8 +88,9 @@ The test split was used for nothing but this table.</p>
 <ul>{verdict}</ul>
 {protocols_tables(m)}
 {f"<h2>Notes</h2><p>{html.escape(lab.notes)}</p>" if lab.notes else ""}
-<h2>Plots</h2>{figures}
+<h2>Plots</h2>{figures(run.plots_dir())}
 <h2>Data</h2><pre>{html.escape(json.dumps(m.get('info', {}), indent=2))}</pre>
+{figures(run.plots_dir() / "data")}
 <h2>Config</h2><pre>{html.escape(json.dumps(meta, indent=2))}</pre>
 <h2>Environment</h2><pre>{html.escape(json.dumps(env, indent=2))}</pre>
 </body></html>"""
