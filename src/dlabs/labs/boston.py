@@ -79,6 +79,20 @@ def _load(name: str):
     return loaders[name]()
 
 
+def _scalers(x: np.ndarray, y: np.ndarray, fit_idx: np.ndarray, scale_target: bool):
+    """Scalers fitted on the fitting rows only, and a batcher factory that applies them."""
+    xs = tabular.Scaler.fit(x[fit_idx])
+    ys = tabular.Scaler.fit(y[fit_idx]) if scale_target else tabular.Scaler(0.0, 1.0)
+
+    def batcher(idx: np.ndarray) -> TensorBatcher | None:
+        if not len(idx):
+            return None
+        return TensorBatcher(torch.tensor(xs.transform(x[idx]), dtype=torch.float32),
+                             torch.tensor(ys.transform(y[idx]), dtype=torch.float32)[:, None])
+
+    return xs, ys, batcher
+
+
 def _baseline_models(seed: int) -> dict:
     from sklearn.dummy import DummyRegressor
     from sklearn.ensemble import GradientBoostingRegressor
@@ -114,22 +128,16 @@ class Boston(Lab):
         x, y, names, target = _load(cfg.data.name)
         train_idx, test_idx = tabular.keras_split(len(x))
         fit_idx, val_idx = tabular.holdout(train_idx, cfg.data.val_fraction, seed)
-        xs = tabular.Scaler.fit(x[fit_idx])
-        ys = tabular.Scaler.fit(y[fit_idx]) if cfg.data.scale_target else tabular.Scaler(0.0, 1.0)
+        xs, ys, batcher = _scalers(x, y, fit_idx, cfg.data.scale_target)
         state = {"features": list(names), "target": target, "dataset": cfg.data.name,
                  **xs.state("x"), **ys.state("y")}
-
-        def batcher(idx):
-            return TensorBatcher(torch.tensor(xs.transform(x[idx]), dtype=torch.float32),
-                                 torch.tensor(ys.transform(y[idx]), dtype=torch.float32)[:, None])
 
         protocol = self.protocol if cfg.data.name == "boston" else (
             f"keras-style split {len(train_idx)}/{len(test_idx)}, seed 113")
         info = {"protocol": protocol, "dataset": cfg.data.name, "rows": len(x), "features": len(names), "train": len(fit_idx),
                 "validation": len(val_idx), "test": len(test_idx)}
         raw = {"x": x, "y": y, "train_idx": train_idx, "test_idx": test_idx}
-        return Prepared(batcher(fit_idx), batcher(val_idx) if len(val_idx) else None, batcher(test_idx),
-                        state, info, raw)
+        return Prepared(batcher(fit_idx), batcher(val_idx), batcher(test_idx), state, info, raw)
 
     def build_model(self, cfg: BostonConfig, state: dict):
         n_in = len(state["features"])
@@ -173,17 +181,11 @@ class Boston(Lab):
         for k, (tr, te) in enumerate(KFold(cfg.cv_folds, shuffle=True, random_state=seed).split(x)):
             set_seed(seed + k)
             fit, val = tabular.holdout(tr, cfg.data.val_fraction, seed + k)
-            xs = tabular.Scaler.fit(x[fit])
-            ys = tabular.Scaler.fit(y[fit]) if cfg.data.scale_target else tabular.Scaler(0.0, 1.0)
+            xs, ys, batcher = _scalers(x, y, fit, cfg.data.scale_target)
             state = {"features": [""] * x.shape[1], **xs.state("x"), **ys.state("y")}
-
-            def batcher(idx):
-                return TensorBatcher(torch.tensor(xs.transform(x[idx]), dtype=torch.float32),
-                                     torch.tensor(ys.transform(y[idx]), dtype=torch.float32)[:, None])
-
             model = self.build_model(cfg, state)
             Trainer(cfg.train, device, seed=seed + k, progress=False).fit(
-                model, batcher(fit), batcher(val) if len(val) else None, loss_fn=self.loss_fn(cfg))
+                model, batcher(fit), batcher(val), loss_fn=self.loss_fn(cfg))
             model_rows.append(M.regression(y[te], self._predict_raw(model, state, x[te])))
             for name, est in _baseline_models(seed).items():
                 est.fit(x[tr], y[tr])
@@ -194,77 +196,28 @@ class Boston(Lab):
                        "baselines": {k: M.mean_sd(v) for k, v in base_rows.items()}}}
 
     def plots(self, run, model, data: Prepared, cfg, trainer) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from dlabs.report import plots
 
         te = data.raw["test_idx"]
-        y_true = data.raw["y"][te]
         y_pred = self._predict_raw(model, data.state, data.raw["x"][te])
-        target = data.state["target"]
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-        lo, hi = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
-        axes[0].scatter(y_true, y_pred, s=14, alpha=0.7)
-        axes[0].plot([lo, hi], [lo, hi], "k--", lw=1)
-        axes[0].set(xlabel=f"true {target}", ylabel=f"predicted {target}", title="test split: predicted vs true")
-        axes[1].scatter(y_pred, y_pred - y_true, s=14, alpha=0.7)
-        axes[1].axhline(0, color="k", lw=1)
-        axes[1].set(xlabel=f"predicted {target}", ylabel="residual (predicted - true)", title="test split: residuals")
-        fig.tight_layout()
-        fig.savefig(run.plots_dir() / "predicted_vs_true.png", dpi=100)
-        plt.close(fig)
+        plots.regression_scatter(data.raw["y"][te], y_pred, data.state["target"],
+                                 run.plots_dir() / "predicted_vs_true.png")
         self.explore(cfg, run.plots_dir() / "data")
 
     def explore(self, cfg: BostonConfig, outdir=None) -> dict:
         import pandas as pd
 
+        from dlabs.report import plots
+
         x, y, names, target = _load(cfg.data.name)
         frame = pd.DataFrame(x, columns=names).assign(**{target: y})
         corr = frame.corr()[target].drop(target).sort_values(key=abs, ascending=False)
-        info = {"dataset": cfg.data.name, "rows": len(frame), "columns": len(frame.columns),
+        if outdir is not None:
+            plots.tabular_overview(frame, target, outdir)
+        return {"dataset": cfg.data.name, "rows": len(frame), "columns": len(frame.columns),
                 "missing_values": int(frame.isna().sum().sum()),
                 "summary": frame.describe().T.round(3).to_string(),
                 "correlation_with_target": corr.round(3).to_dict()}
-        if outdir is not None:
-            self._explore_plots(frame, target, corr, outdir)
-        return info
-
-    @staticmethod
-    def _explore_plots(frame, target: str, corr, outdir) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from pathlib import Path
-
-        outdir = Path(outdir)
-        outdir.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        ax.hist(frame[target], bins=40)
-        ax.set(xlabel=target, ylabel="count", title=f"distribution of {target}")
-        fig.tight_layout()
-        fig.savefig(outdir / "target_distribution.png", dpi=100)
-        plt.close(fig)
-        c = frame.corr()
-        fig, ax = plt.subplots(figsize=(8, 7))
-        im = ax.imshow(c, cmap="RdBu_r", vmin=-1, vmax=1)
-        ax.set_xticks(range(len(c)), c.columns, rotation=90)
-        ax.set_yticks(range(len(c)), c.columns)
-        fig.colorbar(im)
-        ax.set_title("correlation")
-        fig.tight_layout()
-        fig.savefig(outdir / "correlation_heatmap.png", dpi=100)
-        plt.close(fig)
-        top = list(corr.index[:4])
-        fig, axes = plt.subplots(1, len(top), figsize=(4 * len(top), 3.6), sharey=True)
-        for ax, name in zip(np.atleast_1d(axes), top):
-            ax.scatter(frame[name], frame[target], s=8, alpha=0.5)
-            ax.set(xlabel=f"{name} (r={corr[name]:.2f})", ylabel=target)
-        fig.suptitle(f"the features most correlated with {target}")
-        fig.tight_layout()
-        fig.savefig(outdir / "top_features_scatter.png", dpi=100)
-        plt.close(fig)
 
     def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
         names = tuple(state["features"])

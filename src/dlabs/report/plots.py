@@ -1,4 +1,4 @@
-"""Plots that several labs draw: confusion matrix, ROC curve, predicted-vs-true scatter.
+"""Plots that several labs draw: confusion matrix, ROC curve, predicted-vs-true, a table's overview.
 
 Every function takes arrays and a path, writes one PNG with the Agg backend and returns the path.
 """
@@ -58,3 +58,54 @@ def roc_curve(y_true, scores, path: Path, curves: dict[str, np.ndarray] | None =
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def regression_scatter(y_true, y_pred, target: str, path: Path) -> Path:
+    """Predicted against true, and residuals against predicted, side by side."""
+    plt = _plt()
+    y_true, y_pred = np.asarray(y_true, float).ravel(), np.asarray(y_pred, float).ravel()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    lo, hi = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
+    axes[0].scatter(y_true, y_pred, s=14, alpha=0.7)
+    axes[0].plot([lo, hi], [lo, hi], "k--", lw=1)
+    axes[0].set(xlabel=f"true {target}", ylabel=f"predicted {target}", title="test split: predicted vs true")
+    axes[1].scatter(y_pred, y_pred - y_true, s=14, alpha=0.7)
+    axes[1].axhline(0, color="k", lw=1)
+    axes[1].set(xlabel=f"predicted {target}", ylabel="residual (predicted - true)", title="test split: residuals")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def tabular_overview(frame, target: str, outdir: Path) -> None:
+    """Exploration of a table: target distribution, correlation heatmap, top features against the target."""
+    plt = _plt()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(frame[target], bins=40)
+    ax.set(xlabel=target, ylabel="count", title=f"distribution of {target}")
+    fig.tight_layout()
+    fig.savefig(outdir / "target_distribution.png", dpi=100)
+    plt.close(fig)
+    c = frame.corr()
+    fig, ax = plt.subplots(figsize=(8, 7))
+    im = ax.imshow(c, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(c)), c.columns, rotation=90)
+    ax.set_yticks(range(len(c)), c.columns)
+    fig.colorbar(im)
+    ax.set_title("correlation")
+    fig.tight_layout()
+    fig.savefig(outdir / "correlation_heatmap.png", dpi=100)
+    plt.close(fig)
+    corr = c[target].drop(target).sort_values(key=abs, ascending=False)
+    top = list(corr.index[:4])
+    fig, axes = plt.subplots(1, len(top), figsize=(4 * len(top), 3.6), sharey=True)
+    for ax, name in zip(np.atleast_1d(axes), top):
+        ax.scatter(frame[name], frame[target], s=8, alpha=0.5)
+        ax.set(xlabel=f"{name} (r={corr[name]:.2f})", ylabel=target)
+    fig.suptitle(f"the features most correlated with {target}")
+    fig.tight_layout()
+    fig.savefig(outdir / "top_features_scatter.png", dpi=100)
+    plt.close(fig)
