@@ -310,3 +310,14 @@ def bench(lab: str, device: str = "auto", seed: int = 0, runs=None, presets=None
         rows.append({"name": name, "kind": "baseline", "metrics": b["metrics"],
                      "train_seconds": round(b.get("train_seconds", 0.0), 3), **protocol_rows.get(name, {})})
     return {"lab": lab, "protocol": lab_.protocol, "device": device_used, "rows": rows}
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, runs=None, chosen: dict[str, str] | None = None) -> None:
+    """Serve the web app (pages and JSON API) for every lab's latest (or chosen) run until stopped."""
+    import uvicorn
+
+    from dlabs.serve import create_app
+
+    app = create_app(runs, chosen)
+    log.info("serving %s on http://%s:%d (API docs at /docs)", app.state.runs.root, host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -223,6 +223,22 @@ def _print_bench(result: dict) -> None:
     typer.echo("")
 
 
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind (default: this machine only)"),
+          port: int = typer.Option(8000, "--port"), runs: Optional[Path] = RUNS,
+          run: List[str] = typer.Option([], "--run", help="LAB=RUN: serve this run instead of the lab's latest")):
+    """The web app: try every trained lab on your own input and read its report."""
+    from dlabs import api
+
+    chosen = {}
+    for item in run:
+        lab, eq, ref = item.partition("=")
+        if not eq or not lab or not ref:
+            raise DlabsError(f"--run {item}: expected LAB=RUN, e.g. --run boston=20250101-120000-best")
+        chosen[lab] = ref
+    api.serve(host, port, runs, chosen)
+
+
 def main() -> None:
     try:
         app()

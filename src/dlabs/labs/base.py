@@ -91,3 +91,14 @@ class Lab:
 
     def format(self, predictions: list[dict]) -> str:
         return "\n".join(str(p) for p in predictions)
+
+    def form(self, state: dict) -> dict:
+        """Additions to the web form that `dlabs serve` builds from `input_kind` (default: none).
+
+        Keys it reads: ``example`` (text or CSV text to start from), ``options`` (extra inputs
+        passed to `predict` in `fields`: ``[{"name", "type": "number"|"integer"|"text",
+        "default", "help"}]``), ``fields`` (tabular: ``[{"name", "example", "help"}]``, default
+        ``state["features"]``), ``draw`` (image: offer a drawing pad), ``help`` (a line above
+        the form).
+        """
+        return {}

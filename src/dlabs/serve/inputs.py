@@ -1,0 +1,188 @@
+"""From a web request to the `inputs` and `fields` that `Lab.predict` takes, with limits.
+
+By the lab's input kind:
+
+- ``tabular``: a JSON object (or form fields) of feature values -> ``fields``;
+- ``text``: the ``text`` field -> ``inputs=[text]``;
+- ``image`` / ``csv``: the uploaded ``file`` (multipart) -> written to a private temporary
+  folder, its path in ``inputs``;
+
+and every other field (options such as a forecast horizon) -> ``fields``, as strings. The lab
+then validates values as it does on the command line. Checked here, before the lab sees them:
+the body size (an upload of at most `MAX_UPLOAD_BYTES`), empty text, files that are not
+images, CSV files that are not a consistent table, and text that would name a file on the
+server (the command line reads a path or ``-`` as a file or standard input; the web must not).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+from dlabs.errors import InputError
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # one uploaded file
+MAX_TEXT_CHARS = 200_000  # pasted text
+MAX_IMAGE_PIXELS = 40_000_000
+_FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and small fields around the file
+
+
+class TooLarge(InputError):
+    """The request or its upload is over the stated limit (HTTP 413)."""
+
+
+class Unsupported(InputError):
+    """The request's content type is not one the endpoint takes (HTTP 415)."""
+
+
+async def read_body(request) -> bytes:
+    """The request body, refused as soon as it passes the limit (before it is all read)."""
+    limit = MAX_UPLOAD_BYTES + _FORM_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request of {int(declared) / 2**20:.1f} MB; uploads are limited to {_mb(MAX_UPLOAD_BYTES)}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"request over {_mb(limit)}; uploads are limited to {_mb(MAX_UPLOAD_BYTES)}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse(request, body: bytes, kind: str, workdir: Path) -> tuple[list[str], dict[str, str]]:
+    """``(inputs, fields)`` for `Lab.predict` from a JSON or form request of the given kind."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        values, upload = _json_fields(body), None
+    elif ctype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        values, upload = await _form_fields(request, body)
+    else:
+        raise Unsupported(f"content type '{ctype or 'none'}': send application/json or multipart/form-data")
+    if kind == "tabular":
+        if not values:
+            raise InputError("no features given: send each feature as a field (a JSON object of name: number)")
+        return [], values
+    if kind == "text":
+        return [check_text(values.pop("text", ""))], values
+    # image, csv and any other upload kind
+    if upload is None:
+        if ctype == "application/json":
+            raise Unsupported("upload the file as multipart/form-data, in a field named 'file'")
+        raise InputError("no file: upload one in the field named 'file'")
+    filename, data = upload
+    path = workdir / f"upload{_suffix(filename, kind)}"
+    path.write_bytes(data)
+    if kind == "image":
+        check_image(path, filename)
+    elif kind == "csv":
+        check_csv(data, filename)
+    return [str(path)], values
+
+
+def _json_fields(body: bytes) -> dict[str, str]:
+    if not body.strip():
+        return {}
+    try:
+        obj = json.loads(body)
+    except ValueError as e:
+        raise InputError(f"the body is not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise InputError("expected a JSON object of field names and values")
+    return {str(k): _as_text(v) for k, v in obj.items()}
+
+
+def _as_text(v) -> str:
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return ""
+    return json.dumps(v)  # numbers and booleans as JSON writes them; lists and objects too
+
+
+async def _form_fields(request, body: bytes) -> tuple[dict[str, str], tuple[str, bytes] | None]:
+    from starlette.datastructures import UploadFile
+    from starlette.requests import Request
+
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=200,
+                                                         max_part_size=4 * MAX_TEXT_CHARS)
+    except Exception as e:  # starlette raises its own parser errors; all mean a malformed form
+        raise InputError(f"malformed form data ({getattr(e, 'detail', None) or e})") from None
+    values, upload = {}, None
+    try:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "file":
+                    raise InputError(f"unexpected file field '{key}': upload the file as 'file'")
+                data = await value.read()
+                if len(data) > MAX_UPLOAD_BYTES:
+                    raise TooLarge(f"{value.filename}: {len(data) / 2**20:.1f} MB; uploads are limited to "
+                                   f"{_mb(MAX_UPLOAD_BYTES)}")
+                upload = (value.filename or "upload", data)
+            else:
+                values[key] = value
+    finally:
+        await form.close()
+    return values, upload
+
+
+def check_text(text: str) -> str:
+    if not text.strip():
+        raise InputError("empty text: type or paste some text")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TooLarge(f"text of {len(text):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    stripped = text.strip()
+    if stripped == "-" or ("\n" not in stripped and len(stripped) < 4096 and os.path.exists(stripped)):
+        raise InputError("the text names a file or stream on the server; paste the text itself")
+    return text
+
+
+def check_image(path: Path, filename: str) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            im.verify()
+    except Exception:  # PIL raises many types for a file that is not an image
+        raise InputError(f"{filename}: not an image file (PNG, JPEG, GIF, BMP or WebP)") from None
+    if w * h > MAX_IMAGE_PIXELS:
+        raise TooLarge(f"{filename}: {w}x{h} pixels; images are limited to {MAX_IMAGE_PIXELS // 10**6} megapixels")
+
+
+def check_csv(data: bytes, filename: str) -> None:
+    """A text table with a header and rows of the same width (the lab checks its columns)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InputError(f"{filename}: not a CSV text file (not UTF-8 text)") from None
+    if "\x00" in text:
+        raise InputError(f"{filename}: not a CSV text file (binary data)")
+    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise InputError(f"{filename}: a CSV file needs a header row and at least one data row")
+    width = len(rows[0])
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) != width:
+            raise InputError(f"{filename}: malformed CSV: row {i} has {len(r)} columns, the header has {width}")
+
+
+def _suffix(filename: str, kind: str) -> str:
+    if kind == "csv":
+        return ".csv"  # labs may tell a CSV file from pasted values by its name
+    suffix = Path(filename).suffix.lower()
+    if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix):
+        return suffix
+    return {"image": ".png", "csv": ".csv"}.get(kind, ".bin")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB"
