@@ -188,6 +188,7 @@ function renderPrediction(p, preview) {
     main.append(h("div", { class: "headline" }, fmt(p.label), prob !== null ? h("small", {}, `${(100 * prob).toFixed(1)}%`) : null));
   } else if (scalars.length === 1 && typeof scalars[0][1] === "number" && Object.keys(p).length === 1) {
     main.append(h("div", { class: "headline" }, fmt(scalars[0][1]), h("small", {}, scalars[0][0])));
+    return h("div", { class: "prediction" }, main);  // a single number (a regression) says it all
   }
   for (const [k, v] of Object.entries(p)) {
     if (k === "top" && Array.isArray(v)) main.append(bars(v));

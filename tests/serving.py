@@ -1,0 +1,42 @@
+"""Trained smoke runs of every lab with data, made once per test session for the serve tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dlabs import api
+from dlabs.labs import labs
+
+from conftest import MIRROR
+
+_made: dict[str, Path] = {}
+
+
+def servable_labs() -> list[str]:
+    """Labs whose data is in the mirror (the others cannot train here, and are skipped)."""
+    return [name for name, lab in labs().items() if all((MIRROR / ds).is_dir() for ds in lab.datasets[:1])]
+
+
+def smoke_runs(tmp_path_factory) -> Path:
+    """A runs folder with one evaluated, reported smoke run per servable lab."""
+    if "root" not in _made:
+        root = tmp_path_factory.mktemp("serve-runs")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("DLABS_HOME", str(root.parent / "serve-home"))
+            mp.setenv("DLABS_OFFLINE", "1")
+            mp.setenv("DLABS_MIRROR", str(MIRROR))
+            for name in servable_labs():
+                run = api.train(name, "smoke", runs=root, progress=False)
+                api.evaluate(run, protocols=False)
+                api.report(str(run.path))
+        _made["root"] = root
+    return _made["root"]
+
+
+def browser_path() -> str | None:
+    """Debian's chromium, when installed (the browser tests skip without it)."""
+    path = os.environ.get("DLABS_CHROMIUM", "/usr/bin/chromium")
+    return path if Path(path).is_file() else None
