@@ -1,107 +1,28 @@
 """The web app with every input kind, before any real lab of that kind exists.
 
-Three stub labs (text, image, csv) are put in the registry for this module only, each with a
-hand-made run folder (a one-weight model), so the app's form building, upload handling, limits
-and image artifacts are tested for every kind the Lab interface declares. The real labs are
-tested the same way in `test_serve.py`, parametrised over the registry.
+Three stub labs (text, image, csv; see `stub_labs`) are put in the registry for this module
+only, so the app's form building, upload handling, limits and image artifacts are tested for
+every kind the Lab interface declares. The real labs are tested the same way in
+`test_serve.py`, parametrised over the registry.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from dlabs import config as config_  # noqa: E402
-from dlabs.engine.runfolder import Run  # noqa: E402
-from dlabs.errors import InputError  # noqa: E402
-from dlabs.labs import Lab, labs  # noqa: E402
 from dlabs.serve import create_app  # noqa: E402
 from dlabs.serve.samples import bad_requests, good_request  # noqa: E402
 
-
-@dataclass(frozen=True)
-class StubConfig:
-    scale: float = 1.0
-
-
-class Stub(Lab):
-    task, headline, protocol, Config = "classification", "accuracy", "stub", StubConfig
-    presets = {"manual": StubConfig(), "best": StubConfig(), "smoke": StubConfig()}
-
-    def build_model(self, cfg, state):
-        import torch
-
-        return torch.nn.Linear(1, 1)
-
-
-class StubText(Stub):
-    name, title, input_kind = "stubtext", "stub text lab", "text"
-
-    def form(self, state):
-        return {"example": "a fine film", "options": [{"name": "threshold", "type": "number", "default": 0.5}]}
-
-    def predict(self, model, state, cfg, inputs, fields):
-        p = min(1.0, len(inputs[0]) / 100)
-        return [{"label": "positive" if p >= float(fields.get("threshold", 0.5)) else "negative",
-                 "probability_positive": p, "evidence": [{"word": w, "weight": 0.1} for w in inputs[0].split()[:3]]}]
-
-
-class StubImage(Stub):
-    name, title, input_kind = "stubimage", "stub image lab", "image"
-
-    def predict(self, model, state, cfg, inputs, fields):
-        import numpy as np
-        from PIL import Image
-
-        with Image.open(inputs[0]) as im:
-            bright = float(np.asarray(im.convert("L")).mean()) / 255
-        return [{"label": "bright" if bright > 0.5 else "dark",
-                 "top": [{"label": "dark", "probability": 1 - bright}, {"label": "bright", "probability": bright}]}]
-
-
-class StubCsv(Stub):
-    name, title, input_kind = "stubcsv", "stub csv lab", "csv"
-
-    def form(self, state):
-        return {"options": [{"name": "days", "type": "integer", "default": 3, "help": "days ahead"}]}
-
-    def predict(self, model, state, cfg, inputs, fields):
-        import pandas as pd
-
-        from dlabs.serve.samples import digit_png
-
-        frame = pd.read_csv(inputs[0])
-        if "Open" not in frame:
-            raise InputError(f"{Path(inputs[0]).name}: no 'Open' column")
-        days = int(fields.get("days", 1))
-        plot = Path(inputs[0]).with_name("forecast.png")  # beside the upload, as a lab might
-        plot.write_bytes(digit_png(56))
-        return [{"days": days, "forecast": [float(frame["Open"].iloc[-1])] * days, "plot": str(plot)}]
-
-
-STUBS = [StubText(), StubImage(), StubCsv()]
+from stub_labs import STUBS, registered  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    import dlabs.labs as registry
-
     root = tmp_path_factory.mktemp("stub-runs")
-    labs()  # discover the real labs first
-    with pytest.MonkeyPatch.context() as mp:
-        for stub in STUBS:
-            mp.setitem(registry._LABS, stub.name, stub)
-            run = Run.create(stub.name, "smoke", root)
-            run.write_json("config.json", {"lab": stub.name, "preset": "smoke", "seed": 0, "overrides": [],
-                                           "config": config_.to_dict(StubConfig())})
-            run.write_json("env.json", {"device": "cpu", "train_seconds": 0.0})
-            run.save_state({"classes": ["a", "b"]})
-            run.save_weights(stub.build_model(None, {}))
+    with registered(root):
         with TestClient(create_app(root)) as c:
             yield c
 

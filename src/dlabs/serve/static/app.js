@@ -11,7 +11,7 @@ function h(tag, attrs, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -145,6 +145,7 @@ function buildForm(lab) {
     button.disabled = true;
     button.textContent = "Predicting…";
     const result = document.getElementById("result");
+    result.dataset.state = "busy";
     try {
       const out = await api(`/api/${encodeURIComponent(lab.lab)}/predict`, { method: "POST", body: data });
       result.replaceChildren(...out.predictions.map((p) => renderPrediction(p, spec.kind === "image" ? state.preview : null)));
@@ -236,7 +237,7 @@ function showModel(lab) {
     env.epochs_run ? ` over ${env.epochs_run} epochs` : ""));
   const box = document.getElementById("metrics");
   const m = lab.metrics;
-  if (!m) { box.append(h("p", { class: "hint" }, `Not evaluated yet: dlabs evaluate ${lab.run}`)); return; }
+  if (!m) { box.append(h("p", { class: "hint" }, `Not evaluated yet: dlabs evaluate runs/${lab.lab}/${lab.run}`)); return; }
   box.append(h("p", { class: "hint" }, `${m.protocol}; ${m.split} split, used for nothing but this table.`));
   box.append(metricsTable(`this run (${lab.preset})`, m.model, m.baselines || {}, lab.lower_is_better || []));
   if ((m.verdict || []).length) {
