@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from dlabs.errors import DlabsError  # noqa: E402
 from dlabs.labs import get_lab, labs  # noqa: E402
 from dlabs.serve import create_app  # noqa: E402
 from dlabs.serve.artifacts import Artifacts  # noqa: E402
@@ -197,3 +198,24 @@ def test_predicted_images_are_served_by_token_only(tmp_path):
     for _ in range(3):
         store.expose({"plot": str(png)}, started)
     assert store.get(out["plot"].rsplit("/", 1)[1]) is None  # bounded: old images are dropped
+
+
+def test_a_chosen_run_is_served_and_a_wrong_choice_fails_at_start(client, runs):
+    run_id = client.get("/api/labs/boston").json()["run"]
+    with TestClient(create_app(runs, {"boston": run_id})) as c:
+        assert c.get("/api/labs/boston").json()["run"] == run_id
+    with pytest.raises(DlabsError, match="not a run folder"):
+        create_app(runs, {"boston": "no-such-run"})
+    with pytest.raises(DlabsError, match="unknown lab"):
+        create_app(runs, {"nope": run_id})
+
+
+def test_cli_serve_help_and_bad_run_option():
+    from typer.testing import CliRunner
+
+    from dlabs.cli import app
+
+    out = CliRunner().invoke(app, ["serve", "--help"])
+    assert out.exit_code == 0 and "127.0.0.1" in out.output
+    out = CliRunner().invoke(app, ["serve", "--run", "boston"])
+    assert isinstance(out.exception, DlabsError) and "LAB=RUN" in str(out.exception)

@@ -319,5 +319,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, runs=None, chosen: dict[str
     from dlabs.serve import create_app
 
     app = create_app(runs, chosen)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("binding to %s: anyone who can reach this machine on port %d can use the app", host, port)
     log.info("serving %s on http://%s:%d (API docs at /docs)", app.state.runs.root, host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -112,8 +112,7 @@ async def _form_fields(request, body: bytes) -> tuple[dict[str, str], tuple[str,
         return {"type": "http.request", "body": body, "more_body": False}
 
     try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=200,
-                                                         max_part_size=4 * MAX_TEXT_CHARS)
+        form = await Request(request.scope, replay).form(max_files=1, max_fields=200, max_part_size=MAX_UPLOAD_BYTES)
     except Exception as e:  # starlette raises its own parser errors; all mean a malformed form
         raise InputError(f"malformed form data ({getattr(e, 'detail', None) or e})") from None
     values, upload = {}, None

@@ -45,6 +45,8 @@ class Runs:
                 raise DlabsError(f"--run {name}=...: unknown lab (labs: {', '.join(labs())})")
         self._loaded: dict[str, Loaded] = {}
         self._lock = threading.Lock()
+        for name in self.chosen:
+            self.find(name)  # a chosen run that is not there is an error at start, not on every page
 
     def find(self, name: str) -> Run | None:
         """The run folder to serve for a lab, without loading it (None: no finished run)."""

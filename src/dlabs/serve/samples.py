@@ -81,7 +81,8 @@ def bad_requests(form: dict) -> list[tuple[str, dict, int]]:
                 ("no text field", {"json": {"review": REVIEW}}, 422),
                 ("text naming a server file", {"json": {"text": "/etc/passwd"}}, 422),
                 ("text naming standard input", {"json": {"text": "-"}}, 422),
-                ("text over the limit", {"json": {"text": "good " * (MAX_TEXT_CHARS // 5 + 1)}}, 413)]
+                ("text over the limit", {"json": {"text": "good " * (MAX_TEXT_CHARS // 5 + 1)}}, 413),
+                ("text over the limit, as a form field", {"data": {"text": "good " * (MAX_TEXT_CHARS // 5 + 1)}}, 413)]
     else:
         name, ctype = ("prices.csv", "text/csv") if kind == "csv" else ("photo.png", "image/png")
         big = b"x" * (MAX_UPLOAD_BYTES + 1)
