@@ -67,7 +67,7 @@ class StubCsv(Stub):
     name, title, input_kind = "stubcsv", "stub csv lab", "csv"
 
     def form(self, state):
-        return {"options": [{"name": "days", "type": "integer", "default": 3, "help": "days ahead"}]}
+        return {"options": [{"name": "days", "type": "integer", "default": 3, "help": "days ahead"}], "scratch": "out"}
 
     def predict(self, model, state, cfg, inputs, fields):
         import pandas as pd
@@ -78,7 +78,7 @@ class StubCsv(Stub):
         if "Open" not in frame:
             raise InputError(f"{Path(inputs[0]).name}: no 'Open' column")
         days = int(fields.get("days", 1))
-        plot = Path(inputs[0]).with_name("forecast.png")  # beside the upload, as a lab might
+        plot = Path(fields["out"]) / "forecast.png" if "out" in fields else Path(inputs[0]).with_name("forecast.png")
         plot.write_bytes(digit_png(56))
         return [{"days": days, "forecast": [float(frame["Open"].iloc[-1])] * days, "plot": str(plot)}]
 

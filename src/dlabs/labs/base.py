@@ -99,6 +99,8 @@ class Lab:
         passed to `predict` in `fields`: ``[{"name", "type": "number"|"integer"|"text",
         "default", "help"}]``), ``fields`` (tabular: ``[{"name", "example", "help"}]``, default
         ``state["features"]``), ``draw`` (image: offer a drawing pad), ``help`` (a line above
-        the form).
+        the form), ``scratch`` (the name of a field in which the web app passes a folder of the
+        request where `predict` may write files, e.g. a plot; removed after the request). Only
+        declared fields and options reach `predict` from the web.
         """
         return {}

@@ -128,7 +128,7 @@ def _predict_route(name: str, runs: Runs, artifacts: Artifacts):
         loaded = await run_in_threadpool(runs.get, name)  # loads the run on first use
         body = await read_body(request)
         with tempfile.TemporaryDirectory(prefix="dlabs-serve-") as tmp:
-            inputs, fields = await parse(request, body, loaded.lab.input_kind, Path(tmp))
+            inputs, fields = await parse(request, body, loaded.form, Path(tmp))
             try:
                 preds = await run_in_threadpool(loaded.predict, inputs, fields)
             except DlabsError:

@@ -7,8 +7,8 @@ By the lab's input kind:
 - ``image`` / ``csv``: the uploaded ``file`` (multipart) -> written to a private temporary
   folder, its path in ``inputs``;
 
-and every other field (options such as a forecast horizon) -> ``fields``, as strings. The lab
-then validates values as it does on the command line. Checked here, before the lab sees them:
+and the options the lab's form declares (such as a forecast horizon) -> ``fields``, as strings;
+any other field is refused. The lab then validates values as it does on the command line. Checked here, before the lab sees them:
 the body size (an upload of at most `MAX_UPLOAD_BYTES`), empty text, files that are not
 images, CSV files that are not a consistent table, and text that would name a file on the
 server (the command line reads a path or ``-`` as a file or standard input; the web must not).
@@ -54,8 +54,14 @@ async def read_body(request) -> bytes:
     return b"".join(chunks)
 
 
-async def parse(request, body: bytes, kind: str, workdir: Path) -> tuple[list[str], dict[str, str]]:
-    """``(inputs, fields)`` for `Lab.predict` from a JSON or form request of the given kind."""
+async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[str], dict[str, str]]:
+    """``(inputs, fields)`` for `Lab.predict` from a JSON or form request, as the lab's form declares.
+
+    Only the fields the form declares reach the lab (its tabular fields and its options): a
+    command-line option such as an output path is never open to the web. Where the form names
+    a ``scratch`` field, the lab gets a folder of this request there, removed after it.
+    """
+    kind = form["kind"]
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
         values, upload = _json_fields(body), None
@@ -63,25 +69,35 @@ async def parse(request, body: bytes, kind: str, workdir: Path) -> tuple[list[st
         values, upload = await _form_fields(request, body)
     else:
         raise Unsupported(f"content type '{ctype or 'none'}': send application/json or multipart/form-data")
+    inputs: list[str] = []
     if kind == "tabular":
         if not values:
             raise InputError("no features given: send each feature as a field (a JSON object of name: number)")
-        return [], values
-    if kind == "text":
-        return [check_text(values.pop("text", ""))], values
-    # image, csv and any other upload kind
-    if upload is None:
+    elif kind == "text":
+        inputs = [check_text(values.pop("text", ""))]
+    elif upload is None:  # image, csv and any other upload kind
         if ctype == "application/json":
             raise Unsupported("upload the file as multipart/form-data, in a field named 'file'")
         raise InputError("no file: upload one in the field named 'file'")
-    filename, data = upload
-    path = workdir / f"upload{_suffix(filename, kind)}"
-    path.write_bytes(data)
-    if kind == "image":
-        check_image(path, filename)
-    elif kind == "csv":
-        check_csv(data, filename)
-    return [str(path)], values
+    else:
+        filename, data = upload
+        path = workdir / f"upload{_suffix(filename, kind)}"
+        path.write_bytes(data)
+        if kind == "image":
+            check_image(path, filename)
+        elif kind == "csv":
+            check_csv(data, filename)
+        inputs = [str(path)]
+    allowed = [f["name"] for f in form.get("fields", [])] + [o["name"] for o in form.get("options", [])]
+    lookup = {name.lower(): name for name in allowed}
+    unknown = [k for k in values if k.strip().lower() not in lookup]
+    if unknown:
+        takes = f"this lab takes: {', '.join(allowed)}" if allowed else "this lab takes no options"
+        raise InputError(f"unknown field '{unknown[0]}' ({takes})")
+    if form.get("scratch"):
+        (workdir / "scratch").mkdir()
+        values[form["scratch"]] = str(workdir / "scratch")
+    return inputs, values
 
 
 def _json_fields(body: bytes) -> dict[str, str]:

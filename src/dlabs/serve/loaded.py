@@ -29,6 +29,7 @@ class Loaded:
     cfg: Any
     state: dict
     model: Any
+    form: dict
 
     def predict(self, inputs: list[str], fields: dict[str, str]) -> list[dict]:
         return self.lab.predict(self.model, self.state, self.cfg, inputs, fields)
@@ -66,7 +67,7 @@ class Runs:
                 lab, cfg, state, model = api.load(run)
                 if lab.name != name:
                     raise DlabsError(f"{run.path} is a run of '{lab.name}', not '{name}'")
-                self._loaded[name] = Loaded(lab, run, cfg, state, model)
+                self._loaded[name] = Loaded(lab, run, cfg, state, model, build_form(lab, state))
         return self._loaded[name]
 
     def state_of(self, name: str) -> tuple[Run, dict] | None:

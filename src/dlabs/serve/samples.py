@@ -32,13 +32,15 @@ def digit_png(size: int = 28) -> bytes:
 
 def prices_csv(days: int = 120, seed: int = 0) -> str:
     """Recent daily prices in the layout of the course's stock CSVs (Date, Open, High, Low, Close, Volume)."""
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     close = 800 * np.exp(np.cumsum(rng.normal(0, 0.01, days)))
     open_ = close * (1 + rng.normal(0, 0.003, days))
-    dates = np.datetime64("2016-06-01") + np.arange(days)
+    dates = pd.bdate_range("2016-06-01", periods=days)  # trading days: weekdays
     lines = ["Date,Open,High,Low,Close,Volume"]
     for d, o, c in zip(dates, open_, close):
-        lines.append(f"{d},{o:.2f},{max(o, c) * 1.005:.2f},{min(o, c) * 0.995:.2f},{c:.2f},{int(rng.integers(1e6, 3e6))}")
+        lines.append(f"{d.date()},{o:.2f},{max(o, c) * 1.005:.2f},{min(o, c) * 0.995:.2f},{c:.2f},{int(rng.integers(1e6, 3e6))}")
     return "\n".join(lines) + "\n"
 
 
@@ -67,6 +69,12 @@ def bad_requests(form: dict) -> list[tuple[str, dict, int]]:
     if kind in ("tabular", "text"):
         out.append(("malformed JSON", {"content": b'{"a": ', "headers": {"content-type": "application/json"}}, 422))
         out.append(("a JSON list instead of an object", {"json": [1, 2]}, 422))
+    good = good_request(form)
+    sneaky = {"out": "/tmp/dlabs-serve-must-not-write"}  # a command-line option the web must not pass on
+    if "json" in good:
+        out.append(("a field the form does not declare", {"json": good["json"] | sneaky}, 422))
+    else:
+        out.append(("a field the form does not declare", good | {"data": good["data"] | sneaky}, 422))
     if kind == "tabular":
         fields = good_request(form)["json"]
         first = form["fields"][0]["name"]
