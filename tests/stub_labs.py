@@ -76,7 +76,7 @@ class StubCsv(Stub):
 
         frame = pd.read_csv(inputs[0])
         if "Open" not in frame:
-            raise InputError(f"{Path(inputs[0]).name}: no 'Open' column")
+            raise InputError(f"{inputs[0]}: no 'Open' column")  # the full path, as the command line says it
         days = int(fields.get("days", 1))
         plot = Path(fields["out"]) / "forecast.png" if "out" in fields else Path(inputs[0]).with_name("forecast.png")
         plot.write_bytes(digit_png(56))

@@ -77,3 +77,9 @@ def test_image_upload_is_read_as_an_image(client):
 
     r = client.post("/api/stubimage/predict", files={"file": ("d.jpg.exe", digit_png(), "application/octet-stream")})
     assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "dark"
+
+
+def test_errors_name_the_users_file_not_the_servers_copy(client):
+    r = client.post("/api/stubcsv/predict", files={"file": ("my prices.csv", b"a,b\n1,2\n", "text/csv")})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "my prices.csv: no 'Open' column"

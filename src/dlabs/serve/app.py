@@ -128,10 +128,14 @@ def _predict_route(name: str, runs: Runs, artifacts: Artifacts):
         loaded = await run_in_threadpool(runs.get, name)  # loads the run on first use
         body = await read_body(request)
         with tempfile.TemporaryDirectory(prefix="dlabs-serve-") as tmp:
-            inputs, fields = await parse(request, body, loaded.form, Path(tmp))
+            inputs, fields, shown = await parse(request, body, loaded.form, Path(tmp))
             try:
                 preds = await run_in_threadpool(loaded.predict, inputs, fields)
-            except DlabsError:
+            except DlabsError as e:  # name the user's file, not the server's copy of it
+                message = str(e)
+                for path, filename in shown.items():
+                    message = message.replace(path, filename)
+                e.args = (message,)
                 raise
             except Exception:  # a lab's bug must not take the server down; the log has the traceback
                 log.exception("%s: predict failed", name)

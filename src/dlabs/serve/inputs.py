@@ -54,8 +54,9 @@ async def read_body(request) -> bytes:
     return b"".join(chunks)
 
 
-async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[str], dict[str, str]]:
-    """``(inputs, fields)`` for `Lab.predict` from a JSON or form request, as the lab's form declares.
+async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """``(inputs, fields, shown)`` for `Lab.predict` from a JSON or form request, as the lab's form
+    declares; `shown` maps the server's path of an upload to the name the user gave it.
 
     Only the fields the form declares reach the lab (its tabular fields and its options): a
     command-line option such as an output path is never open to the web. Where the form names
@@ -70,6 +71,7 @@ async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[s
     else:
         raise Unsupported(f"content type '{ctype or 'none'}': send application/json or multipart/form-data")
     inputs: list[str] = []
+    shown: dict[str, str] = {}
     if kind == "tabular":
         if not values:
             raise InputError("no features given: send each feature as a field (a JSON object of name: number)")
@@ -87,7 +89,7 @@ async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[s
             check_image(path, filename)
         elif kind == "csv":
             check_csv(data, filename)
-        inputs = [str(path)]
+        inputs, shown = [str(path)], {str(path): Path(filename).name or "the upload"}
     allowed = [f["name"] for f in form.get("fields", [])] + [o["name"] for o in form.get("options", [])]
     lookup = {name.lower(): name for name in allowed}
     unknown = [k for k in values if k.strip().lower() not in lookup]
@@ -97,7 +99,7 @@ async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[s
     if form.get("scratch"):
         (workdir / "scratch").mkdir()
         values[form["scratch"]] = str(workdir / "scratch")
-    return inputs, values
+    return inputs, values, shown
 
 
 def _json_fields(body: bytes) -> dict[str, str]:
@@ -141,7 +143,7 @@ async def _form_fields(request, body: bytes) -> tuple[dict[str, str], tuple[str,
                 if len(data) > MAX_UPLOAD_BYTES:
                     raise TooLarge(f"{value.filename}: {len(data) / 2**20:.1f} MB; uploads are limited to "
                                    f"{_mb(MAX_UPLOAD_BYTES)}")
-                upload = (value.filename or "upload", data)
+                upload = (Path(value.filename or "").name[:100] or "upload", data)
             else:
                 values[key] = value
     finally:

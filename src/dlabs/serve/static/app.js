@@ -148,7 +148,7 @@ function buildForm(lab) {
     result.dataset.state = "busy";
     try {
       const out = await api(`/api/${encodeURIComponent(lab.lab)}/predict`, { method: "POST", body: data });
-      result.replaceChildren(...out.predictions.map((p) => renderPrediction(p, spec.kind === "image" ? state.preview : null)));
+      result.replaceChildren(...renderPredictions(out.predictions, spec.kind === "image" ? state.preview : null));
       result.dataset.state = "ok";
     } catch (e) {
       result.replaceChildren();
@@ -178,6 +178,29 @@ function drawingPad(state) {
   return h("div", { class: "row" }, pad, h("button", { type: "button", class: "secondary", onclick: clear }, "Clear drawing"));
 }
 
+function isImage(v) { return typeof v === "string" && v.startsWith("/api/artifacts/"); }
+function isScalar(v) { return (typeof v === "number" || typeof v === "string" || typeof v === "boolean") && !isImage(v); }
+
+function renderPredictions(preds, preview) {
+  // several rows of plain values (a forecast per day, a price per house): one table, then the
+  // images and other values that only some rows carry; anything else: one block per prediction
+  const classified = preds.some((p) => "label" in p || "top" in p);
+  if (preds.length < 2 || classified) return preds.map((p) => renderPrediction(p, preview));
+  const keys = [...new Set(preds.flatMap((p) => Object.keys(p).filter((k) => isScalar(p[k]))))]
+    .filter((k) => preds.filter((p) => k in p).length > 1);
+  const main = h("div", { class: "main" }, h("table", { class: "rows" },
+    h("tr", {}, keys.map((k) => h("th", {}, k))),
+    preds.map((p) => h("tr", {}, keys.map((k) => h("td", {}, fmt(p[k])))))));
+  const extra = {};
+  preds.forEach((p) => Object.entries(p).forEach(([k, v]) => {
+    if (keys.includes(k)) return;
+    if (isImage(v)) main.append(h("figure", {}, h("img", { src: v, alt: k }), h("figcaption", {}, k)));
+    else if (!(Array.isArray(v) && !v.length)) extra[k] = v;
+  }));
+  if (Object.keys(extra).length) main.append(valueTable(extra));
+  return [h("div", { class: "prediction" }, main)];
+}
+
 function renderPrediction(p, preview) {
   const main = h("div", { class: "main" });
   const rest = {};
@@ -193,7 +216,7 @@ function renderPrediction(p, preview) {
   }
   for (const [k, v] of Object.entries(p)) {
     if (k === "top" && Array.isArray(v)) main.append(bars(v));
-    else if (typeof v === "string" && v.startsWith("/api/artifacts/")) images.push([k, v]);
+    else if (isImage(v)) images.push([k, v]);
     else if (k !== "label") rest[k] = v;
   }
   for (const [k, v] of images) main.append(h("figure", {}, h("img", { src: v, alt: k }), h("figcaption", {}, k)));
