@@ -59,7 +59,7 @@ class StubImage(Stub):
 
         with Image.open(inputs[0]) as im:
             bright = float(np.asarray(im.convert("L")).mean()) / 255
-        return [{"label": "bright" if bright > 0.5 else "dark",
+        return [{"input": inputs[0], "label": "bright" if bright > 0.5 else "dark",
                  "top": [{"label": "dark", "probability": 1 - bright}, {"label": "bright", "probability": bright}]}]
 
 

@@ -77,6 +77,7 @@ def test_image_upload_is_read_as_an_image(client):
 
     r = client.post("/api/stubimage/predict", files={"file": ("d.jpg.exe", digit_png(), "application/octet-stream")})
     assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "dark"
+    assert r.json()["predictions"][0]["input"] == "d.jpg.exe"  # the user's name, not the server's copy
 
 
 def test_errors_name_the_users_file_not_the_servers_copy(client):

@@ -140,7 +140,7 @@ def _predict_route(name: str, runs: Runs, artifacts: Artifacts):
             except Exception:  # a lab's bug must not take the server down; the log has the traceback
                 log.exception("%s: predict failed", name)
                 raise _ServerError(f"{name}: the model failed on this input (see the server log)") from None
-            preds = artifacts.expose(_plain(preds), started)
+            preds = artifacts.expose(_plain(_rename(preds, shown)), started)
         return {"lab": name, "run": loaded.run.id, "predictions": preds}
 
     predict.__name__ = f"predict_{name}"
@@ -185,6 +185,15 @@ def _run_file(runs: Runs, name: str, run_id: str, *parts: str) -> Path:
     if not path.is_relative_to(lab_root) or not path.is_file():
         raise _NotFound("not found")
     return path
+
+
+def _rename(obj, shown: dict[str, str]):
+    """Predictions with the server's path of an upload replaced by the user's file name."""
+    if isinstance(obj, dict):
+        return {k: _rename(v, shown) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_rename(v, shown) for v in obj]
+    return shown.get(obj, obj) if isinstance(obj, str) else obj
 
 
 def _plain(obj):

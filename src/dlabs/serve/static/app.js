@@ -58,8 +58,9 @@ async function home() {
       h("div", { class: "name" }, lab.lab, h("span", { class: "badge" }, lab.input_kind)),
       h("div", { class: "title" }, lab.title),
       lab.run
-        ? [h("div", { class: "metric" }, lab.value === null ? "not evaluated" : fmt(lab.value),
-             h("small", {}, `${lab.headline} · ${lab.preset} run`)),
+        ? [lab.value === null
+             ? h("div", { class: "pending" }, `${lab.preset} run, not evaluated yet`)
+             : h("div", { class: "metric" }, fmt(lab.value), h("small", {}, `${lab.headline} · ${lab.preset} run`)),
            total ? h("div", { class: wins === total ? "verdict-good" : "verdict-bad" },
                      `beats ${wins} of ${total} baselines`) : null]
         : h("div", { class: "verdict-bad" }, "no trained run yet")));
@@ -206,10 +207,12 @@ function renderPrediction(p, preview) {
   const rest = {};
   const images = [];
   const scalars = Object.entries(p).filter(([k, v]) => typeof v === "number" || typeof v === "string");
-  if ("label" in p) {
+  const first = Array.isArray(p.top) && p.top.length ? p.top[0] : null;
+  if ("label" in p || first) {
+    const label = "label" in p ? p.label : first.label;
     const prob = typeof p.probability === "number" ? p.probability
-      : Array.isArray(p.top) && p.top.length && p.top[0].label === p.label ? p.top[0].probability : null;
-    main.append(h("div", { class: "headline" }, fmt(p.label), prob !== null ? h("small", {}, `${(100 * prob).toFixed(1)}%`) : null));
+      : first && first.label === label ? first.probability : null;
+    main.append(h("div", { class: "headline" }, fmt(label), prob !== null ? h("small", {}, `${(100 * prob).toFixed(1)}%`) : null));
   } else if (scalars.length === 1 && typeof scalars[0][1] === "number" && Object.keys(p).length === 1) {
     main.append(h("div", { class: "headline" }, fmt(scalars[0][1]), h("small", {}, scalars[0][0])));
     return h("div", { class: "prediction" }, main);  // a single number (a regression) says it all
