@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,13 @@ class Loaded:
     state: dict
     model: Any
     form: dict
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def predict(self, inputs: list[str], fields: dict[str, str]) -> list[dict]:
-        return self.lab.predict(self.model, self.state, self.cfg, inputs, fields)
+        # one prediction at a time per lab: a lab's predict may draw with pyplot or keep other
+        # state that is not thread-safe, and on a CPU torch already uses every core for one call
+        with self.lock:
+            return self.lab.predict(self.model, self.state, self.cfg, inputs, fields)
 
 
 class Runs:
