@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from dlabs import api
 from dlabs.labs import labs
 
@@ -26,16 +24,12 @@ EVALUATED = ("boston",)  # evaluating every lab's smoke run again would double t
 def smoke_runs(tmp_path_factory) -> Path:
     """A runs folder with a smoke run per servable lab; those in EVALUATED are evaluated and reported."""
     if "root" not in _made:
-        root = tmp_path_factory.mktemp("serve-runs")
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("DLABS_HOME", str(root.parent / "serve-home"))
-            mp.setenv("DLABS_OFFLINE", "1")
-            mp.setenv("DLABS_MIRROR", str(MIRROR))
-            for name in servable_labs():
-                run = api.train(name, "smoke", runs=root, progress=False)
-                if name in EVALUATED:
-                    api.evaluate(run, protocols=False)
-                    api.report(str(run.path))
+        root = tmp_path_factory.mktemp("serve-runs")  # conftest's session_env: offline, the mirror
+        for name in servable_labs():
+            run = api.train(name, "smoke", runs=root, progress=False)
+            if name in EVALUATED:
+                api.evaluate(run, protocols=False)
+                api.report(str(run.path))
         _made["root"] = root
     return _made["root"]
 

@@ -92,8 +92,9 @@ def test_lab_page_and_details(client, name):
     assert d["metrics"]["model"] and d["metrics"]["baselines"]
     assert d["plots"] and d["report"]
     assert client.get(d["report"]).status_code == 200
-    png = client.get(d["plots"][0])
-    assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    for url in (d["plots"][0], d["data_plots"][0]):
+        png = client.get(url)
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("name", LABS)
@@ -168,6 +169,11 @@ def test_reports_cannot_reach_outside_the_runs(client, runs, tmp_path):
     for url in [f"/runs/boston/{run_id}/plots/..%2F..%2F..%2Foutside.png",
                 f"/runs/boston/{run_id}/plots/%2e%2e%2Fconfig.json",
                 f"/runs/boston/{run_id}/plots/..",
+                f"/runs/boston/{run_id}/plots/data/../../config.json",
+                f"/runs/boston/{run_id}/plots/data/..%2F..%2Fconfig.json",
+                f"/runs/boston/{run_id}/plots/%2e%2e/%2e%2e/%2e%2e/outside.png",
+                f"/runs/boston/{run_id}/plots/a/b/c/d.png",
+                f"/runs/boston/{run_id}/plots//etc/passwd.png",
                 "/runs/boston/..%2F..%2Foutside.png/report.html",
                 "/runs/boston/../report.html",
                 "/runs/boston/%2e%2e/plots/outside.png",

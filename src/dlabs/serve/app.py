@@ -7,7 +7,7 @@ Routes (all documented at ``/docs``):
   metrics beside baselines, plots);
 - ``POST /api/<lab>/predict``: one route per registered lab, with its own request schema;
 - ``GET /api/artifacts/<token>``: images a prediction produced (see `artifacts`);
-- ``GET /runs/<lab>/<run>/report.html`` and ``.../plots/<name>.png``: a run's report, from
+- ``GET /runs/<lab>/<run>/report.html`` and ``.../plots/[data/]<name>.png``: a run's report, from
   names that are checked, never from a path taken as given.
 
 Errors are JSON ``{"detail": "one line"}``: 422 for bad input, 413 for an upload over the
@@ -113,11 +113,12 @@ def create_app(runs_dir: str | Path | None = None, chosen: dict[str, str] | None
     def report(name: str, run_id: str):
         return FileResponse(_run_file(runs, name, run_id, "report.html"), media_type="text/html")
 
-    @app.get("/runs/{name}/{run_id}/plots/{file}", include_in_schema=False)
+    @app.get("/runs/{name}/{run_id}/plots/{file:path}", include_in_schema=False)
     def plot(name: str, run_id: str, file: str):
-        if not file.lower().endswith(".png"):
+        parts = file.split("/")
+        if not file.lower().endswith(".png") or len(parts) > 3:
             raise _NotFound("not a plot")
-        return FileResponse(_run_file(runs, name, run_id, "plots", file), media_type="image/png")
+        return FileResponse(_run_file(runs, name, run_id, "plots", *parts), media_type="image/png")
 
     return app
 

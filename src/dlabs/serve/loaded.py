@@ -117,6 +117,7 @@ class Runs:
             out["lower_is_better"] = sorted(k for k in keys if api.better(k, 0.0, 1.0))
         base = f"/runs/{name}/{run.id}"
         out["plots"] = [f"{base}/plots/{p.name}" for p in sorted((run.path / "plots").glob("*.png"))]
+        out["data_plots"] = [f"{base}/plots/data/{p.name}" for p in sorted((run.path / "plots" / "data").glob("*.png"))]
         out["report"] = f"{base}/report.html" if run.exists("report.html") else None
         return out
 

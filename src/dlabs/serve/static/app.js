@@ -290,14 +290,19 @@ function metricsTable(label, model, baselines, lowerIsBetter) {
       keys.map((k) => h("td", { class: r[k] === best[k] ? "best" : null }, fmt(r[k]))))));
 }
 
-function showPlots(lab) {
-  if (!(lab.plots || []).length) return;
-  document.getElementById("plots-section").hidden = false;
-  const root = document.getElementById("plots");
-  for (const url of lab.plots) {
+function gallery(section, root, urls) {
+  if (!(urls || []).length) return;
+  document.getElementById(section).hidden = false;
+  for (const url of urls) {
     const name = url.split("/").pop().replace(/\.png$/i, "").replace(/_/g, " ");
-    root.append(h("figure", {}, h("a", { href: url }, h("img", { src: url, alt: name, loading: "lazy" })), h("figcaption", {}, name)));
+    document.getElementById(root).append(
+      h("figure", {}, h("a", { href: url }, h("img", { src: url, alt: name, loading: "lazy" })), h("figcaption", {}, name)));
   }
+}
+
+function showPlots(lab) {
+  gallery("plots-section", "plots", lab.plots);
+  gallery("data-section", "data-plots", lab.data_plots);
   if (lab.report) {
     const link = document.getElementById("report-link");
     link.href = lab.report;
