@@ -47,6 +47,8 @@ class ModelConfig:
     layers: int = option(4, "stacked recurrent layers")
     dropout: float = option(0.2, "dropout between layers and on the last output")
     members: int = option(1, "ensemble size: networks from different initialisations, averaged")
+    zero_head: bool = option(False, "start the output layer at zero: the forecast starts as the training mean "
+                                    "(return mode: yesterday's close plus drift) and learns departures from it")
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,10 @@ class StocksConfig:
 
 MANUAL = StocksConfig(data=DataConfig(mode="level", val_fraction=0.0))
 BEST = StocksConfig(
-    model=ModelConfig(cell="gru", hidden=32, layers=1, dropout=0.1, members=5),
+    data=DataConfig(mode="return", window=20),
+    model=ModelConfig(cell="gru", hidden=32, layers=1, dropout=0.1, members=5, zero_head=True),
     train=TrainConfig(epochs=40, batch_size=64, optimizer="adamw", weight_decay=1e-3, patience=8),
     backtest=BacktestConfig(epochs=40, finetune_epochs=10),
-    loss="huber",
 )
 SMOKE = StocksConfig(data=DataConfig(window=10), model=ModelConfig(cell="gru", hidden=8, layers=1, members=2),
                      train=TrainConfig(epochs=2, batch_size=128),
@@ -204,7 +206,7 @@ class Stocks(Lab):
 
     def build_model(self, cfg: StocksConfig, state: dict):
         m = cfg.model
-        return SequenceEnsemble(m.members, len(state["features"]), m.hidden, m.layers, 1, m.cell, m.dropout)
+        return SequenceEnsemble(m.members, len(state["features"]), m.hidden, m.layers, 1, m.cell, m.dropout, m.zero_head)
 
     def loss_fn(self, cfg: StocksConfig):
         return MemberLoss(cfg.loss)

@@ -13,7 +13,8 @@ from torch import nn
 class SequenceRegressor(nn.Module):
     """(N, T, F) -> (N, out) from the last step of `layers` stacked LSTM/GRU layers with dropout between."""
 
-    def __init__(self, n_in: int, hidden: int, layers: int, n_out: int = 1, cell: str = "lstm", dropout: float = 0.0):
+    def __init__(self, n_in: int, hidden: int, layers: int, n_out: int = 1, cell: str = "lstm", dropout: float = 0.0,
+                 zero_head: bool = False):
         super().__init__()
         kinds = {"lstm": nn.LSTM, "gru": nn.GRU}
         if cell not in kinds:
@@ -22,6 +23,9 @@ class SequenceRegressor(nn.Module):
         self.rnn = kinds[cell](n_in, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.head = nn.Linear(hidden, n_out)
+        if zero_head:  # start from output 0 (e.g. a standardised target's mean) and learn departures from it
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.rnn(x)
@@ -32,9 +36,9 @@ class SequenceEnsemble(nn.Module):
     """K `SequenceRegressor`s; (K, N, out) while training, their mean in eval."""
 
     def __init__(self, members: int, n_in: int, hidden: int, layers: int, n_out: int = 1, cell: str = "lstm",
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, zero_head: bool = False):
         super().__init__()
-        self.members = nn.ModuleList(SequenceRegressor(n_in, hidden, layers, n_out, cell, dropout)
+        self.members = nn.ModuleList(SequenceRegressor(n_in, hidden, layers, n_out, cell, dropout, zero_head)
                                      for _ in range(members))
 
     def forward_members(self, x: torch.Tensor) -> torch.Tensor:
