@@ -15,7 +15,7 @@ from dlabs import api
 from dlabs.data import prices
 from dlabs.engine import metrics as M
 from dlabs.errors import DataError, InputError
-from dlabs.labs.stocks import baselines_on, fit_state, forecast_rows, series
+from dlabs.data.nextday import baselines_on, fit_state, forecast_rows, series
 
 from conftest import MIRROR, needs_data
 
@@ -141,7 +141,7 @@ def test_a_forecast_does_not_change_when_later_days_change():
 # baselines ----------------------------------------------------------------------------------------
 def test_baselines_on_a_hand_made_series():
     f = _frame(40)
-    out = baselines_on(f, 5, 0, 30, 40)
+    out = baselines_on(f, 0, 30, 40, window=5)
     o, c = f["open"].to_numpy(), f["close"].to_numpy()
     assert np.array_equal(out["persistence"][0], o[29:39])
     assert np.array_equal(out["yesterday_close"][0], c[29:39])

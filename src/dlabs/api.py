@@ -214,7 +214,8 @@ def verdict(metric: str, model: dict, baselines: dict) -> list[str]:
         if other is None:
             continue
         word = "beats" if better(metric, model[metric], other) else "does NOT beat"
-        out.append(f"the model {word} {name} on {metric} ({model[metric]:.4g} vs {other:.4g})")
+        by = f", by {abs(model[metric] - other) / abs(other):.1%}" if other else ""
+        out.append(f"the model {word} {name} on {metric} ({model[metric]:.4g} vs {other:.4g}{by})")
     return out
 
 

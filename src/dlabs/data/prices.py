@@ -164,7 +164,7 @@ def _adjust_splits(frame, notes: list[str]):
 def gaps(frame, days: int = 7) -> list[tuple[str, str]]:
     """(from, to) date pairs more than `days` calendar days apart: missing stretches of trading."""
     idx = frame.index
-    jumps = np.flatnonzero(np.diff(idx.asi8) > days * 86400 * 10**9)
+    jumps = np.flatnonzero(np.diff(idx.values) > np.timedelta64(days, "D"))
     return [(str(idx[i].date()), str(idx[i + 1].date())) for i in jumps]
 
 

@@ -13,17 +13,15 @@ last stretch, never a test day.
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from dlabs.config import option
-from dlabs.data import prices
+from dlabs.data import nextday, prices
 from dlabs.data.store import fetch
 from dlabs.engine import metrics as M
-from dlabs.engine.trainer import TensorBatcher, TrainConfig
+from dlabs.engine.trainer import TrainConfig
 from dlabs.errors import DlabsError, InputError
 from dlabs.labs import Lab, Prepared, register
 from dlabs.models.rnn import MemberLoss, SequenceEnsemble
@@ -91,87 +89,6 @@ def _course():
     return pd.concat([train, test]), len(train), train.attrs["notes"] + test.attrs["notes"]
 
 
-def fit_state(frame, mode: str, window: int, start: int, stop: int) -> dict:
-    """Preprocessing fitted on rows start..stop-1 only (a training period): scalers and volatilities."""
-    rows = slice(max(start, 1), stop)
-    gap, close = prices.next_open_gap(frame)[rows], frame["close"].to_numpy()
-    ret = np.log(close[1:] / close[:-1])[max(start, 1) - 1:stop - 1]
-    state = {"mode": mode, "window": window, "drift": float(gap.mean()), "gap_sd": float(gap.std()),
-             "ret_sd": float(ret.std()), "trained_until": str(frame.index[stop - 1].date())}
-    if mode == "level":
-        o = frame["open"].to_numpy()[start:stop]
-        return state | {"features": ["open"], "x_min": float(o.min()), "x_max": float(o.max())}
-    if mode != "return":
-        raise DlabsError(f"data.mode={mode}: expected level or return")
-    f = prices.return_features(frame)[rows]
-    sd = f.std(0)
-    return state | {"features": list(prices.RETURN_FEATURES), "x_mean": f.mean(0), "x_scale": np.where(sd > 0, sd, 1.0),
-                    "y_mean": float(gap.mean()), "y_scale": float(gap.std())}
-
-
-def series(frame, state: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Scaled inputs (T, F) and scaled targets (T,): target t is what day t's forecast aims at."""
-    if state["mode"] == "level":
-        o = (frame["open"].to_numpy() - state["x_min"]) / (state["x_max"] - state["x_min"])
-        return o[:, None].astype(np.float32), o.astype(np.float32)
-    x = np.clip((prices.return_features(frame) - state["x_mean"]) / state["x_scale"], -5, 5)
-    y = (prices.next_open_gap(frame) - state["y_mean"]) / state["y_scale"]
-    return x.astype(np.float32), y.astype(np.float32)
-
-
-def to_price(z: np.ndarray, state: dict, prev_close: np.ndarray) -> np.ndarray:
-    """Scaled model outputs back to Open prices."""
-    if state["mode"] == "level":
-        return z * (state["x_max"] - state["x_min"]) + state["x_min"]
-    return prev_close * np.exp(z * state["y_scale"] + state["y_mean"])
-
-
-def _batcher(x, y, window: int, start: int, stop: int) -> TensorBatcher:
-    return TensorBatcher(torch.from_numpy(prices.windows(x, window, start, stop)), torch.from_numpy(y[start:stop])[:, None])
-
-
-def _split(frame, state: dict, start: int, stop: int, val_fraction: float):
-    """(fit, validation or None) batchers over training targets start..stop-1, validation last."""
-    x, y = series(frame, state)
-    start = max(start, state["window"] + 1)
-    n_val = int(round((stop - start) * val_fraction))
-    val = _batcher(x, y, state["window"], stop - n_val, stop) if n_val else None
-    return _batcher(x, y, state["window"], start, stop - n_val), val
-
-
-def forecast_rows(model, state: dict, frame, start: int, stop: int, members: bool = False) -> np.ndarray:
-    """Open forecasts for rows start..stop-1, each from the `window` rows before it ((K, n) per member)."""
-    x, _ = series(frame, state)
-    inputs = torch.from_numpy(prices.windows(x, state["window"], start, stop)).to(next(model.parameters()).device)
-    model.eval()
-    with torch.inference_mode():
-        z = (model.forward_members(inputs) if members else model(inputs)).float().cpu().numpy()[..., 0]
-    return to_price(z, state, frame["close"].to_numpy()[start - 1:stop - 1])
-
-
-def baselines_on(frame, window: int, start: int, stop: int, test_stop: int) -> dict[str, tuple[np.ndarray, float]]:
-    """Forecasts of rows stop..test_stop-1 by the baselines fitted on training rows start..stop-1, with fit seconds."""
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import TimeSeriesSplit
-
-    o, c = frame["open"].to_numpy(), frame["close"].to_numpy()
-    prev = slice(stop - 1, test_stop - 1)
-    out = {"persistence": (o[prev], 0.0), "yesterday_close": (c[prev], 0.0)}
-    t0 = time.perf_counter()
-    state = fit_state(frame, "return", window, start, stop)
-    out["close_plus_drift"] = (c[prev] * np.exp(state["drift"]), time.perf_counter() - t0)
-    # a linear autoregression on the same window: ridge on the flattened window of daily returns,
-    # its penalty chosen by time-ordered CV inside the training period
-    x, y = series(frame, state)
-    first = max(start, window + 1)
-    t0 = time.perf_counter()
-    ridge = RidgeCV(alphas=np.logspace(-1, 5, 13), cv=TimeSeriesSplit(5)).fit(
-        prices.windows(x, window, first, stop).reshape(stop - first, -1), y[first:stop])
-    z = ridge.predict(prices.windows(x, window, stop, test_stop).reshape(test_stop - stop, -1))
-    out["linear_ar"] = (to_price(z, state, c[prev]), time.perf_counter() - t0)
-    return out
-
-
 @register
 class Stocks(Lab):
     name = "stocks"
@@ -194,10 +111,10 @@ class Stocks(Lab):
 
     def prepare(self, cfg: StocksConfig, seed: int) -> Prepared:
         frame, n_train, notes = _course()
-        state = fit_state(frame, cfg.data.mode, cfg.data.window, 0, n_train)
-        fit, val = _split(frame, state, 0, n_train, cfg.data.val_fraction)
-        x, y = series(frame, state)
-        test = _batcher(x, y, cfg.data.window, n_train, len(frame))
+        state = nextday.fit_state(frame, cfg.data.mode, cfg.data.window, 0, n_train)
+        fit, val = nextday.split(frame, state, 0, n_train, cfg.data.val_fraction)
+        x, y = nextday.series(frame, state)
+        test = nextday.batcher(x, y, cfg.data.window, n_train, len(frame))
         info = {"train_days": n_train, "test_days": len(frame) - n_train, "fit_windows": len(fit),
                 "validation_windows": len(val) if val is not None else 0, "window": cfg.data.window,
                 "train_period": f"{frame.index[0].date()} .. {frame.index[n_train - 1].date()}",
@@ -214,13 +131,13 @@ class Stocks(Lab):
     def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:
         frame, n = data.raw["frame"], data.raw["n_train"]
         o = frame["open"].to_numpy()
-        return M.forecast(o[n:], forecast_rows(model, data.state, frame, n, len(frame)), o[n - 1:-1])
+        return M.forecast(o[n:], nextday.forecast_rows(model, data.state, frame, n, len(frame)), o[n - 1:-1])
 
     def baselines(self, data: Prepared, cfg, seed: int) -> dict:
         frame, n = data.raw["frame"], data.raw["n_train"]
         o = frame["open"].to_numpy()
         return {name: {"metrics": M.forecast(o[n:], f, o[n - 1:-1]), "train_seconds": s}
-                for name, (f, s) in baselines_on(frame, cfg.data.window, 0, n, len(frame)).items()}
+                for name, (f, s) in nextday.baselines_on(frame, 0, n, len(frame)).items()}
 
     def protocols(self, cfg: StocksConfig, seed: int, device) -> dict:
         """Walk-forward over the last `backtest.folds` years: train on the years before, predict the year."""
@@ -236,16 +153,16 @@ class Stocks(Lab):
         for k, year in enumerate(sorted(set(years))[-bt.folds:]):
             test = np.flatnonzero(years == year)
             start, stop, end = int(np.argmax(years >= year - bt.train_years)), int(test[0]), int(test[-1]) + 1
-            state = fit_state(frame, cfg.data.mode, cfg.data.window, start, stop)
-            fit, val = _split(frame, state, start, stop, cfg.data.val_fraction)
+            state = nextday.fit_state(frame, cfg.data.mode, cfg.data.window, start, stop)
+            fit, val = nextday.split(frame, state, start, stop, cfg.data.val_fraction)
             set_seed(seed + k)
             model = model or self.build_model(cfg, state)  # later folds fine-tune the previous fold's model
             tcfg = dataclasses.replace(cfg.train, epochs=bt.epochs if k == 0 else bt.finetune_epochs)
             Trainer(tcfg, device, seed=seed + k, progress=False).fit(model, fit, val, loss_fn=self.loss_fn(cfg))
             actual, prev = o[stop:end], o[stop - 1:end - 1]
-            model_rows.append(M.forecast(actual, forecast_rows(model, state, frame, stop, end), prev))
+            model_rows.append(M.forecast(actual, nextday.forecast_rows(model, state, frame, stop, end), prev))
             fold = {"label": int(year), "test_days": end - stop, "model": model_rows[-1]["rmse"]}
-            for name, (f, _) in baselines_on(frame, cfg.data.window, start, stop, end).items():
+            for name, (f, _) in nextday.baselines_on(frame, start, stop, end).items():
                 base_rows.setdefault(name, []).append(M.forecast(actual, f, prev))
                 fold[name] = base_rows[name][-1]["rmse"]
             folds.append(fold)
@@ -263,8 +180,8 @@ class Stocks(Lab):
 
         frame, n = data.raw["frame"], data.raw["n_train"]
         dates, actual = frame.index[n:], frame["open"].to_numpy()[n:]
-        base = baselines_on(frame, cfg.data.window, 0, n, len(frame))
-        lines = {f"model ({run.read_json('config.json')['preset']})": forecast_rows(model, data.state, frame, n, len(frame)),
+        base = nextday.baselines_on(frame, 0, n, len(frame))
+        lines = {f"model ({run.read_json('config.json')['preset']})": nextday.forecast_rows(model, data.state, frame, n, len(frame)),
                  **{k: base[k][0] for k in ("yesterday_close", "persistence", "linear_ar")}}
         S.actual_vs_forecasts(dates, actual, lines, run.plots_dir() / "actual_vs_predicted.png",
                               "test split (January 2017): next-day Open", "Open (USD)")
@@ -273,6 +190,7 @@ class Stocks(Lab):
         if bt:
             S.fold_scores(bt["folds"], ["model", *bt["baselines"]], run.plots_dir() / "backtest_folds.png",
                           "rmse", "walk-forward backtest: next-day Open RMSE per year")
+        self.explore(cfg, run.plots_dir())
 
     def explore(self, cfg: StocksConfig, outdir=None) -> dict:
         frame, n, notes = _course()
@@ -281,14 +199,18 @@ class Stocks(Lab):
                 "long_history": f"{long.index[0].date()} .. {long.index[-1].date()} ({len(long)} days)",
                 "long_gaps_over_7_days": prices.gaps(long), "summary": frame.describe().T.round(2).to_string()}
         if outdir is not None:
+            from pathlib import Path
+
             from dlabs.report import series as S
 
-            S.actual_vs_forecasts(long.index, long["close"].to_numpy(), {}, outdir / "long_history.png",
+            S.actual_vs_forecasts(long.index, long["close"].to_numpy(), {}, Path(outdir) / "long_history.png",
                                   "GOOGL daily close (split-adjusted)", "USD")
         return info
 
     # predict ------------------------------------------------------------------------------------
     def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
+        import sys
+
         import pandas as pd
 
         if len(inputs) != 1:
@@ -303,7 +225,7 @@ class Stocks(Lab):
         if unknown:
             raise InputError(f"unknown option(s) --{', --'.join(sorted(unknown))} (expected --days N, --out PATH)")
         source = inputs[0]
-        frame = prices.read_ohlcv(__import__("sys").stdin.read() if source == "-" else source, InputError,
+        frame = prices.read_ohlcv(sys.stdin.read() if source == "-" else source, InputError,
                                   name="stdin" if source == "-" else None)
         w = state["window"]
         if len(frame) < w + 1:
@@ -313,7 +235,7 @@ class Stocks(Lab):
         if holes:
             raise InputError(f"{source}: trading days are missing between {holes[0][0]} and {holes[0][1]} inside "
                              f"the last {w + 1} rows; the model reads rows as consecutive trading days")
-        paths = np.stack([self._recurse(member, state, frame.iloc[-(w + 1):], days) for member in model.members])
+        paths = np.stack([nextday.recursive_forecast(member, state, frame.iloc[-(w + 1):], days) for member in model.members])
         center, spread = paths.mean(0), np.log(paths).std(0)
         h = np.arange(1, days + 1)
         sd = np.sqrt(spread ** 2 + state["gap_sd"] ** 2 + (h - 1) * state["ret_sd"] ** 2)
@@ -322,20 +244,13 @@ class Stocks(Lab):
                  "low": round(float(f * np.exp(-Z90 * s)), 2), "high": round(float(f * np.exp(Z90 * s)), 2)}
                 for d, i, f, s in zip(dates, h, center, sd)]
         rows[0]["last_close"] = round(float(frame["close"].iloc[-1]), 2)
-        rows[0]["notes"] = frame.attrs["notes"]
+        rows[0]["notes"] = list(frame.attrs["notes"])
+        recent = frame["open"].iloc[-w:]
+        if state["mode"] == "level" and (recent.max() > state["x_max"] * 1.1 or recent.min() < state["x_min"] * 0.9):
+            rows[0]["notes"].append(f"these prices lie outside the {state['x_min']:.0f}-{state['x_max']:.0f} range this "
+                                    "level model was scaled on; its forecast extrapolates and is not to be trusted")
         rows[0]["plot"] = str(self._plot(frame, rows, fields.get("out")))
         return rows
-
-    @staticmethod
-    def _recurse(member, state: dict, frame, days: int) -> np.ndarray:
-        """One member's Open forecasts for `days` days: each forecast is appended as a flat day
-        (open = high = low = close = forecast, volume unchanged) to predict the day after it."""
-        out = []
-        for _ in range(days):
-            placeholder = _extend(frame, float(frame["close"].iloc[-1]))  # only rows before it are read
-            out.append(float(forecast_rows(member, state, placeholder, len(frame), len(frame) + 1)[0]))
-            frame = _extend(frame, out[-1])
-        return np.array(out)
 
     @staticmethod
     def _plot(frame, rows: list[dict], out: str | None):
@@ -362,12 +277,3 @@ class Stocks(Lab):
         lines += [f"{p['date']:<12}{p['forecast']:>14.2f}{p['low']:>10.2f}{p['high']:>10.2f}" for p in predictions]
         lines += [f"note: {n}" for n in first.get("notes", [])] + [f"plot: {first['plot']}"]
         return "\n".join(lines)
-
-
-def _extend(frame, price: float):
-    """`frame` with one more business day, a flat day at `price`."""
-    import pandas as pd
-
-    row = pd.DataFrame({"open": price, "high": price, "low": price, "close": price, "volume": frame["volume"].iloc[-1]},
-                       index=[frame.index[-1] + pd.offsets.BDay()])
-    return pd.concat([frame, row])
