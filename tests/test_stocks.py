@@ -226,3 +226,11 @@ def test_cli_predict_and_bad_csv_exit_code(run, tmp_path):
     assert "open forecast" in text.stdout and "plot:" in text.stdout
     no = subprocess.run(args + [str(bad)], capture_output=True, text=True)
     assert no.returncode == 2 and "not a daily OHLCV table" in no.stderr and "Traceback" not in no.stderr
+
+
+def test_diebold_mariano_tells_a_tie_from_a_difference():
+    rng = np.random.default_rng(0)
+    e = rng.normal(0, 1, 500)
+    assert M.diebold_mariano(e, e) == 1.0
+    assert M.diebold_mariano(e, e[::-1]) > 0.05  # same distribution, different days
+    assert M.diebold_mariano(e, 2 * e) < 1e-6

@@ -213,8 +213,9 @@ def verdict(metric: str, model: dict, baselines: dict) -> list[str]:
         other = b["metrics"].get(metric)
         if other is None:
             continue
-        word = "beats" if better(metric, model[metric], other) else "does NOT beat"
-        by = f", by {abs(model[metric] - other) / abs(other):.1%}" if other else ""
+        wins = better(metric, model[metric], other)
+        word = "beats" if wins else "does NOT beat"
+        by = f", {abs(model[metric] - other) / abs(other):.1%} {'better' if wins else 'worse'}" if other else ""
         out.append(f"the model {word} {name} on {metric} ({model[metric]:.4g} vs {other:.4g}{by})")
     return out
 

@@ -67,3 +67,15 @@ def forecast(y_true, y_pred, y_prev) -> dict[str, float]:
         "mape": float(100 * np.mean(np.abs(err) / np.abs(y_true))),
         "direction_accuracy": float(np.mean(np.sign(y_pred - y_prev) == np.sign(y_true - y_prev))),
     }
+
+
+def diebold_mariano(err_a, err_b) -> float:
+    """Two-sided p-value that one-step forecasts with errors `err_a` and `err_b` are equally accurate
+    in squared error (Diebold-Mariano, normal approximation): a small value means a real difference."""
+    import math
+
+    d = np.asarray(err_a, dtype=float) ** 2 - np.asarray(err_b, dtype=float) ** 2
+    sd = d.std(ddof=1) if len(d) > 1 else 0.0
+    if sd == 0:
+        return 1.0
+    return float(math.erfc(abs(d.mean() / (sd / math.sqrt(len(d)))) / math.sqrt(2)))
