@@ -201,6 +201,9 @@ def evaluate(run, device: str = "auto", runs=None, protocols: bool = True) -> di
     if protocols:
         result["protocols"] = lab.protocols(cfg, seed, dev)
     result["verdict"] = verdict(lab.headline, metrics, baselines)
+    for pname, p in result.get("protocols", {}).items():  # the same sentences for each extra protocol
+        result["verdict"] += [f"{pname}: {v}" for v in verdict(
+            lab.headline, p.get("model", {}), {b: {"metrics": bm} for b, bm in p.get("baselines", {}).items()})]
     run.write_json("metrics.json", result)
     _learning_curves(run)
     lab.plots(run, model, data, cfg, trainer)
@@ -216,8 +219,10 @@ def verdict(metric: str, model: dict, baselines: dict) -> list[str]:
         other = b["metrics"].get(metric)
         if other is None:
             continue
-        word = "beats" if better(metric, model[metric], other) else "does NOT beat"
-        out.append(f"the model {word} {name} on {metric} ({model[metric]:.4g} vs {other:.4g})")
+        wins = better(metric, model[metric], other)
+        word = "beats" if wins else "does NOT beat"
+        by = f", {abs(model[metric] - other) / abs(other):.1%} {'better' if wins else 'worse'}" if other else ""
+        out.append(f"the model {word} {name} on {metric} ({model[metric]:.4g} vs {other:.4g}{by})")
     return out
 
 
@@ -301,15 +306,25 @@ def bench(lab: str, device: str = "auto", seed: int = 0, runs=None, presets=None
                "train_seconds": round(m["train_seconds"], 2), "run": str(r.path)}
         for pname, p in m.get("protocols", {}).items():
             row[pname] = p.get("model", {})
+            row["metrics"].update(_protocol_headline(lab_, pname, p.get("model", {})))
             for bname, bmetrics in p.get("baselines", {}).items():
                 protocol_rows.setdefault(bname, {})[pname] = bmetrics
         rows.append(row)
         baselines = baselines or m["baselines"]
         device_used = m["device"]
     for name, b in baselines.items():
-        rows.append({"name": name, "kind": "baseline", "metrics": b["metrics"],
-                     "train_seconds": round(b.get("train_seconds", 0.0), 3), **protocol_rows.get(name, {})})
+        extra = protocol_rows.get(name, {})
+        metrics = dict(b["metrics"])
+        for pname, pm in extra.items():
+            metrics.update(_protocol_headline(lab_, pname, pm))
+        rows.append({"name": name, "kind": "baseline", "metrics": metrics,
+                     "train_seconds": round(b.get("train_seconds", 0.0), 3), **extra})
     return {"lab": lab, "protocol": lab_.protocol, "device": device_used, "rows": rows}
+
+
+def _protocol_headline(lab, pname: str, metrics: dict) -> dict:
+    """An extra protocol's mean of the headline metric as a bench metric, e.g. ``backtest_rmse``."""
+    return {f"{pname}_{lab.headline}": metrics[lab.headline]} if lab.headline in metrics else {}
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, runs=None, chosen: dict[str, str] | None = None) -> None:

@@ -53,3 +53,29 @@ def per_class(y_true, y_pred, labels: list[str]) -> dict[str, dict[str, float]]:
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=range(len(labels)), zero_division=0)
     return {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, lab in enumerate(labels)}
+
+
+def forecast(y_true, y_pred, y_prev) -> dict[str, float]:
+    """Point forecasts of a series: RMSE, MAE, MAPE (in percent) and direction accuracy, the share
+    of steps where the forecast moves from the previous actual value `y_prev` the way the series
+    did (a forecast of no change counts as wrong)."""
+    y_true, y_pred, y_prev = (np.asarray(a, dtype=float).ravel() for a in (y_true, y_pred, y_prev))
+    err = y_pred - y_true
+    return {
+        "rmse": float(np.sqrt(np.mean(err ** 2))),
+        "mae": float(np.mean(np.abs(err))),
+        "mape": float(100 * np.mean(np.abs(err) / np.abs(y_true))),
+        "direction_accuracy": float(np.mean(np.sign(y_pred - y_prev) == np.sign(y_true - y_prev))),
+    }
+
+
+def diebold_mariano(err_a, err_b) -> float:
+    """Two-sided p-value that one-step forecasts with errors `err_a` and `err_b` are equally accurate
+    in squared error (Diebold-Mariano, normal approximation): a small value means a real difference."""
+    import math
+
+    d = np.asarray(err_a, dtype=float) ** 2 - np.asarray(err_b, dtype=float) ** 2
+    sd = d.std(ddof=1) if len(d) > 1 else 0.0
+    if sd == 0:
+        return 1.0
+    return float(math.erfc(abs(d.mean() / (sd / math.sqrt(len(d)))) / math.sqrt(2)))

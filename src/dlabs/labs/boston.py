@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from dlabs.config import option
 from dlabs.data import tabular
@@ -21,6 +20,7 @@ from dlabs.engine import metrics as M
 from dlabs.engine.trainer import TensorBatcher, TrainConfig
 from dlabs.labs import Lab, Prepared, register
 from dlabs.models import EnsembleMLP
+from dlabs.models.losses import MemberLoss
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,6 @@ BEST = BostonConfig(
 )
 SMOKE = BostonConfig(data=DataConfig(scale_target=True), model=ModelConfig(hidden=(16,), members=2),
                      train=TrainConfig(epochs=5, batch_size=64), cv_folds=2)
-
-
-class MemberLoss(nn.Module):
-    """A pointwise loss that also takes an ensemble's (K, N, 1) output against (N, 1) targets."""
-
-    def __init__(self, kind: str, delta: float):
-        super().__init__()
-        self.fn = nn.HuberLoss(delta=delta) if kind == "huber" else nn.MSELoss()
-
-    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.fn(out, target.expand_as(out))
 
 
 def _load(name: str):
