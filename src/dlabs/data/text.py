@@ -106,43 +106,105 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(_TAG.sub(" ", text.lower()))
 
 
-def ngrams(tokens: list[str], n_max: int) -> list[str]:
-    """The 1..n_max-grams of a token list, words joined by one space."""
-    out = list(tokens)
-    for n in range(2, n_max + 1):
-        out += map(" ".join, zip(*(tokens[i:] for i in range(n))))
-    return out
+class NgramVocabulary:
+    """Word 1..n_max-grams of the training documents, as integer keys so that counting and lookup
+    are NumPy sorts and searches rather than millions of Python string operations.
 
+    A word has an id (its place in the sorted word list); an n-gram's key is its word ids read as
+    the digits of a base-``len(words)`` number. Terms are columns: the kept unigram keys (sorted),
+    then the bigram keys, and so on. The state is the word list (JSON) and one int64 key array per
+    order (NumPy), saved with the model.
+    """
 
-def fit_vocabulary(docs: list[list[str]], n_max: int = 1, max_size: int | None = None, min_df: int = 1) -> list[str]:
-    """Terms of the training documents: 1..n_max-grams seen in >= min_df documents, the
-    `max_size` most frequent by total count (ties broken alphabetically, so it is deterministic)."""
-    count, df = Counter(), Counter()
-    for doc in docs:
-        grams = ngrams(doc, n_max)
-        count.update(grams)
-        if min_df > 1:
-            df.update(set(grams))
-    terms = [t for t in count if min_df <= 1 or df[t] >= min_df]
-    terms.sort(key=lambda t: (-count[t], t))
-    return terms[:max_size] if max_size else terms
+    def __init__(self, words: list[str], keys: list[np.ndarray]):
+        self.words = list(words)
+        self.keys = [np.asarray(k, dtype=np.int64) for k in keys]
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self.offsets = np.concatenate([[0], np.cumsum([len(k) for k in self.keys])])
 
+    @property
+    def n_max(self) -> int:
+        return len(self.keys)
 
-def doc_term_matrix(docs: list[list[str]], vocab: dict[str, int], n_max: int, binary: bool = True):
-    """A CSR (documents x terms) matrix of counts (or presence) of the known n-grams; unknown ones are dropped."""
-    from scipy import sparse
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
 
-    indptr, indices = [0], []
-    for doc in docs:
-        ids = [vocab[g] for g in ngrams(doc, n_max) if g in vocab]
-        indices.extend(ids)
-        indptr.append(len(indices))
-    m = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), np.array(indices, dtype=np.int64),
-                           np.array(indptr, dtype=np.int64)), shape=(len(docs), len(vocab)))
-    m.sum_duplicates()
-    if binary:
+    @classmethod
+    def fit(cls, docs: list[list[str]], n_max: int = 1, max_size: int | None = None, min_df: int = 1) -> "NgramVocabulary":
+        """Terms seen in >= `min_df` documents; the `max_size` with the highest document frequency
+        (ties: lower order first, then key), if given."""
+        df = Counter()
+        for doc in docs:
+            df.update(set(doc))
+        words = sorted(w for w, c in df.items() if c >= min_df)
+        if len(words) ** n_max >= 2 ** 62:
+            raise ValueError(f"{len(words)} words do not fit {n_max}-gram keys in int64")
+        vocab = cls(words, [np.zeros(0, np.int64)] * n_max)
+        found = []
+        for n, (doc, key) in enumerate(vocab._grams(docs), start=1):
+            order = np.lexsort((doc, key))
+            key, doc = key[order], doc[order]
+            first = np.ones(len(key), dtype=bool)
+            first[1:] = (key[1:] != key[:-1]) | (doc[1:] != doc[:-1])
+            uniq, counts = np.unique(key[first], return_counts=True)
+            keep = counts >= min_df
+            found.append((np.full(keep.sum(), n), uniq[keep], counts[keep]))
+        order_, key_, df_ = (np.concatenate(c) for c in zip(*found))
+        if max_size and len(key_) > max_size:
+            top = np.lexsort((key_, order_, -df_))[:max_size]
+            order_, key_ = order_[top], key_[top]
+        return cls(words, [np.sort(key_[order_ == n]) for n in range(1, n_max + 1)])
+
+    def _grams(self, docs: list[list[str]]):
+        """Per order n: (document index, key) of every n-gram whose words are all known."""
+        get = self.index.get
+        ids = np.fromiter((get(t, -1) for doc in docs for t in doc), dtype=np.int64)
+        doc = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
+        base = len(self.words)
+        for n in range(1, self.n_max + 1):
+            m = len(ids) - n + 1
+            if m <= 0:
+                yield np.zeros(0, np.int64), np.zeros(0, np.int64)
+                continue
+            ok, key = doc[n - 1:] == doc[:m], np.zeros(m, dtype=np.int64)
+            for k in range(n):
+                part = ids[k:k + m]
+                ok &= part >= 0
+                key = key * base + part
+            yield doc[:m][ok], key[ok]
+
+    def transform(self, docs: list[list[str]]):
+        """A binary CSR (documents x terms) matrix: which known terms each document holds."""
+        from scipy import sparse
+
+        rows, cols = [], []
+        for n, (doc, key) in enumerate(self._grams(docs), start=1):
+            table = self.keys[n - 1]
+            pos = np.searchsorted(table, key)
+            hit = pos < len(table)
+            hit[hit] = table[pos[hit]] == key[hit]
+            rows.append(doc[hit])
+            cols.append(pos[hit] + self.offsets[n - 1])
+        rows, cols = np.concatenate(rows), np.concatenate(cols)
+        m = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(docs), len(self)))
+        m.sum_duplicates()
         m.data[:] = 1.0
-    return m
+        return m
+
+    def term(self, column: int) -> str:
+        n = int(np.searchsorted(self.offsets, column, side="right"))
+        key, base, parts = int(self.keys[n - 1][column - self.offsets[n - 1]]), len(self.words), []
+        for _ in range(n):
+            key, digit = divmod(key, base)
+            parts.append(self.words[digit])
+        return " ".join(reversed(parts))
+
+    def state(self) -> dict:
+        return {"words": self.words, "ngram_max": self.n_max, **{f"keys_{n}": k for n, k in enumerate(self.keys, 1)}}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "NgramVocabulary":
+        return cls(state["words"], [state[f"keys_{n}"] for n in range(1, int(state["ngram_max"]) + 1)])
 
 
 def nb_ratio(x, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:

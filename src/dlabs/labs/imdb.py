@@ -63,7 +63,7 @@ MANUAL = ImdbConfig()
 BEST = ImdbConfig(
     data=DataConfig(ngram_max=3, max_terms=0, min_df=2, weighting="nb"),
     model=ModelConfig(kind="linear"),
-    train=TrainConfig(epochs=8, batch_size=256, lr=3e-3, patience=2),
+    train=TrainConfig(epochs=20, batch_size=256, lr=3e-3, patience=3),
 )
 SMOKE = ImdbConfig(data=DataConfig(max_terms=2000, subsample=1000, val_fraction=0.2),
                    model=ModelConfig(hidden=(16,), dropout=(0.2,)), train=TrainConfig(epochs=3, batch_size=128))
@@ -81,12 +81,6 @@ def _take(reviews: text.Reviews, split: str, n: int) -> tuple[list[str], np.ndar
         keep = np.sort(np.random.RandomState(0).permutation(len(texts))[:n])
         texts, y = [texts[i] for i in keep], y[keep]
     return texts, y
-
-
-def _features(cfg: ImdbConfig, state: dict, docs: list[list[str]]):
-    vocab = state.get("_index") or {t: i for i, t in enumerate(state["vocab"])}
-    state["_index"] = vocab  # built once per loaded state, not saved (save_state runs before)
-    return text.doc_term_matrix(docs, vocab, state["ngram_max"])
 
 
 def _form(cfg: ImdbConfig) -> str:
@@ -117,17 +111,16 @@ class Imdb(Lab):
         docs_train = [text.tokenize(t) for t in train_text]
         docs_test = [text.tokenize(t) for t in test_text]
         fit, val = tabular.holdout(np.arange(len(docs_train)), cfg.data.val_fraction, seed)
-        vocab = text.fit_vocabulary([docs_train[i] for i in fit], cfg.data.ngram_max,
-                                    cfg.data.max_terms or None, cfg.data.min_df)
-        state = {"vocab": vocab, "ngram_max": cfg.data.ngram_max, "labels": list(LABELS)}
-        x_train, x_test = _features(cfg, state, docs_train), _features(cfg, state, docs_test)
+        vocab = text.NgramVocabulary.fit([docs_train[i] for i in fit], cfg.data.ngram_max,
+                                         cfg.data.max_terms or None, cfg.data.min_df)
+        state = {**vocab.state(), "labels": list(LABELS)}
+        x_train, x_test = vocab.transform(docs_train), vocab.transform(docs_test)
         if cfg.data.weighting == "nb":
             state["scale"] = text.nb_ratio(x_train[fit], y_train[fit], cfg.data.nb_alpha)
         elif cfg.data.weighting == "none":
             state["scale"] = np.ones(len(vocab), dtype=np.float32)
         else:
             raise InputError(f"data.weighting={cfg.data.weighting}: expected none or nb")
-        state.pop("_index")
 
         def batcher(x, y):
             return text.SparseBatcher(x, y, _form(cfg))
@@ -140,7 +133,7 @@ class Imdb(Lab):
                         batcher(x_test, y_test), state, info, raw)
 
     def build_model(self, cfg: ImdbConfig, state: dict):
-        n = len(state["vocab"])
+        n = len(text.NgramVocabulary.from_state(state))
         if cfg.model.kind == "mlp":
             return MLP(n, tuple(cfg.model.hidden), 1, tuple(cfg.model.dropout))
         if cfg.model.kind == "linear":
@@ -233,9 +226,9 @@ class Imdb(Lab):
         from scipy import sparse
 
         model.eval()
-        out = []
+        vocab, out = text.NgramVocabulary.from_state(state), []
         for review, warnings in _read_inputs(inputs, fields):
-            x = _features(cfg, state, [text.tokenize(review)])
+            x = vocab.transform([text.tokenize(review)])
             terms = x.indices[:2000]
             if len(terms) == 0:
                 warnings.append("no word of this text is in the training vocabulary: the probability is the model's prior")
@@ -245,10 +238,10 @@ class Imdb(Lab):
                 batch = text.SparseBatcher(rows, np.zeros(rows.shape[0]), _form(cfg)).batch(np.arange(rows.shape[0]))
                 logits = model(*batch[:-1]).numpy().ravel().astype(np.float64)
             prob = float(1 / (1 + np.exp(-logits[0])))
-            push, vocab = logits[0] - logits[1:], state["vocab"]
+            push = logits[0] - logits[1:]
             order = np.argsort(push)
-            evidence = {"positive": [[vocab[terms[i]], round(float(push[i]), 4)] for i in order[::-1][:8] if push[i] > 0],
-                        "negative": [[vocab[terms[i]], round(float(push[i]), 4)] for i in order[:8] if push[i] < 0]}
+            evidence = {"positive": [[vocab.term(terms[i]), round(float(push[i]), 4)] for i in order[::-1][:8] if push[i] > 0],
+                        "negative": [[vocab.term(terms[i]), round(float(push[i]), 4)] for i in order[:8] if push[i] < 0]}
             out.append({"text": review[:80], "probability_positive": round(prob, 4), "label": LABELS[int(prob >= 0.5)],
                         "top": [{"label": "positive", "probability": round(prob, 4)},
                                 {"label": "negative", "probability": round(1 - prob, 4)}],
