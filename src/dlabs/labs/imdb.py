@@ -65,8 +65,8 @@ BEST = ImdbConfig(
     model=ModelConfig(kind="linear"),
     train=TrainConfig(epochs=20, batch_size=256, lr=3e-3, patience=3),
 )
-SMOKE = ImdbConfig(data=DataConfig(max_terms=2000, subsample=1000, val_fraction=0.2),
-                   model=ModelConfig(hidden=(16,), dropout=(0.2,)), train=TrainConfig(epochs=3, batch_size=128))
+SMOKE = ImdbConfig(data=DataConfig(ngram_max=2, max_terms=0, weighting="nb", subsample=2000, val_fraction=0.2),
+                   model=ModelConfig(kind="linear"), train=TrainConfig(epochs=4, batch_size=128, lr=1e-2))
 
 
 def _reviews() -> text.Reviews:
