@@ -7,13 +7,14 @@ are taken. The parsed texts are cached in ``$DLABS_HOME/parsed/`` as one ``.npz`
 with offsets, no pickle) keyed by the archive's checksum, so later runs skip the 50,000 small
 files. Document-term matrices are SciPy CSR matrices; `SparseBatcher` densifies one batch at a
 time (or hands out index/weight lists for ``nn.EmbeddingBag``) so 25k x 10k floats never sit in
-memory.
+memory. `read_inputs` turns what a person passes to ``predict`` into texts, with warnings.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 import tarfile
 import zlib
 from collections import Counter
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dlabs import paths
-from dlabs.errors import DataError
+from dlabs.errors import DataError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -241,3 +242,50 @@ class SparseBatcher:
             return torch.from_numpy(part.toarray()), target
         return (torch.from_numpy(part.indices.astype(np.int64)), torch.from_numpy(part.indptr[:-1].astype(np.int64)),
                 torch.from_numpy(part.data), target)
+
+
+# predict input ------------------------------------------------------------------------------
+def _decode(raw: bytes, source: str, warnings: list[str]) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        warnings.append(f"{source} is not valid UTF-8 (first bad byte at {e.start}); undecodable bytes were replaced")
+        return raw.decode("utf-8", errors="replace")
+
+
+def read_inputs(inputs: list[str], fields: dict[str, str], max_chars: int) -> list[tuple[str, list[str]]]:
+    """Texts for `predict`, each with its warnings: (text, [warning...]) from text arguments, ``--file F`` (one review a line) and ``-`` (stdin, one a line)."""
+    unknown = set(fields) - {"file"}
+    if unknown:
+        raise InputError(f"unknown option(s) --{', --'.join(sorted(unknown))} (give review text, --file F, or - for stdin)")
+    items: list[tuple[str, list[str]]] = []
+    for item in inputs:
+        if item == "-":
+            warnings: list[str] = []
+            items += _lines(_decode(sys.stdin.buffer.read(), "stdin", warnings), "stdin", warnings)
+        else:
+            items.append((item, []))
+    if "file" in fields:
+        path = Path(fields["file"]).expanduser()
+        if not path.is_file():
+            raise InputError(f"{path}: no such file (--file takes a text file with one review a line)")
+        warnings = []
+        items += _lines(_decode(path.read_bytes(), str(path), warnings), str(path), warnings)
+    if not items:
+        raise InputError('no review given: pass the text ("dlabs predict imdb \'Great film\'"), --file F, or - for stdin')
+    out = []
+    for review, warnings in items:
+        if not review.strip():
+            raise InputError("empty review: give some text to classify")
+        if len(review) > max_chars:
+            warnings = warnings + [f"review of {len(review):,} characters cut to its first {max_chars:,}"]
+            review = review[:max_chars]
+        out.append((review, list(warnings)))
+    return out
+
+
+def _lines(body: str, source: str, warnings: list[str]) -> list[tuple[str, list[str]]]:
+    lines = [line for line in body.splitlines() if line.strip()]
+    if not lines:
+        raise InputError(f"{source}: no review in it (empty, or only blank lines)")
+    return [(line, warnings) for line in lines]

@@ -10,7 +10,6 @@ validation, saved in the run folder, and reused as they are for every prediction
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +22,12 @@ from dlabs.config import option
 from dlabs.data import store, tabular, text
 from dlabs.engine import metrics as M
 from dlabs.engine.trainer import TrainConfig
-from dlabs.errors import InputError
+from dlabs.errors import DlabsError
 from dlabs.labs import Lab, Prepared, register
 from dlabs.models import MLP
 from dlabs.models.sparse import ScaledBagLinear
 
-MAX_CHARS = 50_000  # ~4x the longest training review; longer input is cut with a warning
+MAX_CHARS = 50_000  # ~4x the longest training review (13,704); longer input is cut with a warning
 LABELS = ("negative", "positive")
 
 
@@ -36,7 +35,7 @@ LABELS = ("negative", "positive")
 class DataConfig:
     val_fraction: float = option(0.1, "share of the training reviews held out for early stopping")
     ngram_max: int = option(1, "terms are word 1..ngram_max-grams")
-    max_terms: int = option(10_000, "keep the most frequent terms of the training reviews; 0 = all")
+    max_terms: int = option(10_000, "keep the terms in most training reviews (document frequency); 0 = all")
     min_df: int = option(1, "keep terms seen in at least this many training reviews")
     weighting: str = option("none", "none (multi-hot) | nb (naive-Bayes log-count ratio per term)")
     nb_alpha: float = option(1.0, "smoothing of the naive-Bayes ratio")
@@ -77,7 +76,7 @@ def _reviews() -> text.Reviews:
 
 def _take(reviews: text.Reviews, split: str, n: int) -> tuple[list[str], np.ndarray]:
     texts, y = reviews.take(split)
-    if n and n < len(texts):  # an even, seeded sample of both classes
+    if n and n < len(texts):  # a seeded random sample, kept in file order
         keep = np.sort(np.random.RandomState(0).permutation(len(texts))[:n])
         texts, y = [texts[i] for i in keep], y[keep]
     return texts, y
@@ -120,7 +119,9 @@ class Imdb(Lab):
         elif cfg.data.weighting == "none":
             state["scale"] = np.ones(len(vocab), dtype=np.float32)
         else:
-            raise InputError(f"data.weighting={cfg.data.weighting}: expected none or nb")
+            raise DlabsError(f"data.weighting={cfg.data.weighting}: expected none or nb")
+        if cfg.model.kind == "mlp" and cfg.data.weighting != "none":
+            raise DlabsError("model.kind=mlp takes the plain multi-hot input: set data.weighting=none")
 
         def batcher(x, y):
             return text.SparseBatcher(x, y, _form(cfg))
@@ -140,7 +141,7 @@ class Imdb(Lab):
             model = ScaledBagLinear(n, cfg.model.beta)
             model.scale.copy_(torch.as_tensor(np.asarray(state["scale"], dtype=np.float32)))
             return model
-        raise InputError(f"model.kind={cfg.model.kind}: expected mlp or linear")
+        raise DlabsError(f"model.kind={cfg.model.kind}: expected mlp or linear")
 
     def loss_fn(self, cfg):
         return nn.BCEWithLogitsLoss()
@@ -227,7 +228,7 @@ class Imdb(Lab):
 
         model.eval()
         vocab, out = text.NgramVocabulary.from_state(state), []
-        for review, warnings in _read_inputs(inputs, fields):
+        for review, warnings in text.read_inputs(inputs, fields, MAX_CHARS):
             x = vocab.transform([text.tokenize(review)])
             terms = x.indices[:2000]
             if len(terms) == 0:
@@ -265,49 +266,3 @@ def _without(x, j: int):
     from scipy import sparse
 
     return sparse.csr_matrix((x.data[keep], x.indices[keep], [0, int(keep.sum())]), shape=x.shape)
-
-
-def _decode(raw: bytes, source: str, warnings: list[str]) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        warnings.append(f"{source} is not valid UTF-8 (first bad byte at {e.start}); undecodable bytes were replaced")
-        return raw.decode("utf-8", errors="replace")
-
-
-def _read_inputs(inputs: list[str], fields: dict[str, str]) -> list[tuple[str, list[str]]]:
-    """(review, warnings) pairs from text arguments, ``--file F`` (one review a line) and ``-`` (stdin, one a line)."""
-    unknown = set(fields) - {"file"}
-    if unknown:
-        raise InputError(f"unknown option(s) --{', --'.join(sorted(unknown))} (give review text, --file F, or - for stdin)")
-    items: list[tuple[str, list[str]]] = []
-    for item in inputs:
-        if item == "-":
-            warnings: list[str] = []
-            items += _lines(_decode(sys.stdin.buffer.read(), "stdin", warnings), "stdin", warnings)
-        else:
-            items.append((item, []))
-    if "file" in fields:
-        path = Path(fields["file"]).expanduser()
-        if not path.is_file():
-            raise InputError(f"{path}: no such file (--file takes a text file with one review a line)")
-        warnings = []
-        items += _lines(_decode(path.read_bytes(), str(path), warnings), str(path), warnings)
-    if not items:
-        raise InputError('no review given: pass the text ("dlabs predict imdb \'Great film\'"), --file F, or - for stdin')
-    out = []
-    for review, warnings in items:
-        if not review.strip():
-            raise InputError("empty review: give some text to classify")
-        if len(review) > MAX_CHARS:
-            warnings = warnings + [f"review of {len(review):,} characters cut to its first {MAX_CHARS:,}"]
-            review = review[:MAX_CHARS]
-        out.append((review, list(warnings)))
-    return out
-
-
-def _lines(body: str, source: str, warnings: list[str]) -> list[tuple[str, list[str]]]:
-    lines = [line for line in body.splitlines() if line.strip()]
-    if not lines:
-        raise InputError(f"{source}: no review in it (empty, or only blank lines)")
-    return [(line, warnings) for line in lines]
