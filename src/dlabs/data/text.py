@@ -102,6 +102,11 @@ _TAG = re.compile(r"<[^>]{0,40}>")
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)*|[!?]")
 
 
+def strip_tags(text: str) -> str:
+    """The text with HTML tags such as ``<br />`` replaced by a space (for display)."""
+    return " ".join(_TAG.sub(" ", text).split())
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased words (with inner apostrophes: "don't") and ``!``/``?``; HTML tags such as ``<br />`` are dropped."""
     return _TOKEN.findall(_TAG.sub(" ", text.lower()))

@@ -160,7 +160,7 @@ class Imdb(Lab):
         worst = wrong[np.argsort(-np.abs(p[wrong] - 0.5))][:8]
         data.info["most_confidently_wrong"] = [
             {"true": LABELS[y[i]], "probability_positive": round(float(p[i]), 4),
-             "text": data.raw["test_text"][i][:300]} for i in worst]
+             "text": text.strip_tags(data.raw["test_text"][i])[:300]} for i in worst]
         return M.classification(y, p)
 
     def baselines(self, data: Prepared, cfg, seed: int) -> dict:
