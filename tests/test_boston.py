@@ -114,3 +114,22 @@ def test_interrupted_run_resumes_to_the_same_metrics(tmp_path):
 def test_data_info_summary():
     info = api.data_info("boston")
     assert info["rows"] == 506 and "LSTAT" in info["correlation_with_target"]
+
+
+def test_packed_trees_predict_exactly_like_scikit_learn():
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from dlabs.data import tabular
+    from dlabs.models.trees import pack_boosting, predict_boosting
+
+    x, y, _, _ = tabular.load_boston()
+    est = GradientBoostingRegressor(n_estimators=50, max_depth=3, subsample=0.8, random_state=0).fit(x[:400], y[:400])
+    np.testing.assert_allclose(predict_boosting(pack_boosting(est), x[400:]), est.predict(x[400:]), atol=1e-9)
+
+
+def test_blend_run_round_trips_through_the_run_folder(tmp_path):
+    run = api.train("boston", "smoke", ["model.blend_trees=0.5", "cv_folds=0"], "cpu", runs=tmp_path, progress=False)
+    m = api.evaluate(run, protocols=False)
+    again = api.predict("boston", [json.dumps(FIRST_ROW)], run)
+    assert m["model"]["rmse"] < 4.8 and again[0]["MEDV"] > 0  # the trees carry a weak network past linear

@@ -117,6 +117,10 @@ def _setup(lab, cfg, seed: int, device: str):
     from dlabs.engine.device import pick_device, set_seed
 
     dev = pick_device(device)
+    if cfg.train.threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.train.threads)
     set_seed(seed)
     data = lab.prepare(cfg, seed)
     return dev, data

@@ -44,6 +44,8 @@ class TrainConfig:
     grad_clip: float = option(0.0, "clip the gradient norm to this value; 0 = off")
     max_seconds: float = option(0.0, "stop after the epoch that passes this wall-clock budget; 0 = no budget")
     amp: bool = option(False, "bfloat16 autocast on CUDA (ignored on CPU)")
+    threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core). "
+                             "Small models run faster on 1, and a busy CPU makes several threads stall")
 
 
 class TensorBatcher:
