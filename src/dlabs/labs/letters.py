@@ -68,8 +68,8 @@ class LettersConfig:
 MANUAL = LettersConfig()
 BEST = LettersConfig(
     data=DataConfig(val_fraction=0.05),
-    model=ModelConfig(hidden=(1024, 1024), dropout=0.1, members=5),
-    train=TrainConfig(epochs=60, batch_size=128, optimizer="adamw", lr=2e-3, weight_decay=1e-4,
+    model=ModelConfig(hidden=(512, 512), dropout=0.1, members=1),
+    train=TrainConfig(epochs=40, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=1e-4,
                       schedule="onecycle", restore_best=False),
     label_smoothing=0.05,
 )
