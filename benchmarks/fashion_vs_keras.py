@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 KERAS_SIDE = textwrap.dedent("""

@@ -112,7 +112,6 @@ def _uint8(a: np.ndarray) -> np.ndarray:
 def mnist_digit(grey: np.ndarray) -> np.ndarray:
     """28x28 uint8 in MNIST's convention: light digit on black, fitted in 20x20, centred by mass."""
     a = _resize(_bbox(_content(light_on_dark(grey))), 20)
-    h, w = a.shape
     ys, xs = np.indices(a.shape)
     mass = a.sum()
     cy, cx = (ys * a).sum() / mass, (xs * a).sum() / mass

@@ -97,7 +97,7 @@ class ImageLab(ClassifierLab):
         if fields:
             raise InputError(f"{self.name} takes image files, not --{next(iter(fields))} flags")
         if not inputs:
-            raise InputError(f"no input: give one or more image files (PNG, JPEG, ...)")
+            raise InputError("no input: give one or more image files (PNG, JPEG, ...)")
         convert = images.mnist_digit if self.digits else images.fashion_item
         arrays = []
         for path in inputs:
