@@ -1,0 +1,223 @@
+"""What the classification labs (`mnist`, `fashion`, `letters`) share: everything but data and model.
+
+`ClassifierLab` prepares the official train/test split (a validation share for early stopping
+is taken from the training split only), trains with cross-entropy (optionally label-smoothed;
+vectorised ensembles are supported), evaluates accuracy and macro F1 on the test split, fits a
+logistic-regression baseline on the same training rows, draws the confusion matrix, per-class
+precision/recall/F1 and the most confident mistakes, and turns predictions into top-3 lists.
+A lab supplies its arrays (`load`), its preprocessing (`fit_state`, `to_tensor`), its model,
+and how it reads predict input (`read_inputs`) and shows one example (`draw`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dlabs.config import option
+from dlabs.engine import metrics as M
+from dlabs.engine.trainer import TensorBatcher
+from dlabs.labs.base import Lab, Prepared
+from dlabs.models.logistic import LogisticRegression
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    val_fraction: float = option(0.1, "share of the training split held out for validation; 0 = none")
+    limit: int = option(0, "use only the first N training examples (quick runs); 0 = all")
+
+
+class EnsembleCrossEntropy(nn.Module):
+    """Cross-entropy that also takes an ensemble's (K, N, C) training output against (N,) targets."""
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = label_smoothing
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if out.ndim == 3:
+            out, target = out.reshape(-1, out.shape[-1]), target.repeat(out.shape[0])
+        return F.cross_entropy(out, target, label_smoothing=self.label_smoothing)
+
+
+def accuracy(out: torch.Tensor, target: torch.Tensor) -> dict:
+    return {"accuracy": (out.argmax(-1) == target).float().mean()}
+
+
+class ClassifierLab(Lab):
+    task = "classification"
+    headline = "accuracy"
+    labels: ClassVar[tuple[str, ...]] = ()
+
+    # what a lab supplies ----------------------------------------------------------------------
+    def load(self, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(x_train, y_train, x_test, y_test) of the official split, as NumPy arrays."""
+        raise NotImplementedError
+
+    def fit_state(self, cfg, x_fit: np.ndarray) -> dict:
+        """Preprocessing fitted on the rows the model is fitted on."""
+        return {}
+
+    def to_tensor(self, x: np.ndarray, state: dict) -> torch.Tensor:
+        """Model input from raw arrays (the form the batcher holds)."""
+        raise NotImplementedError
+
+    def baseline_features(self, x: np.ndarray, state: dict) -> np.ndarray:
+        """Flat float features for the logistic-regression baseline."""
+        raise NotImplementedError
+
+    def read_inputs(self, state: dict, cfg, inputs: list[str], fields: dict) -> tuple[list[str], np.ndarray]:
+        """(a name per example, raw arrays like `load`'s) from predict input."""
+        raise NotImplementedError
+
+    def draw(self, ax, x: np.ndarray) -> None:
+        """Show one raw example on a matplotlib axis (the mistakes gallery)."""
+        ax.text(0.5, 0.5, np.array2string(np.asarray(x).ravel(), max_line_width=24), ha="center", va="center",
+                fontsize=6, family="monospace")
+
+    # the Lab interface ------------------------------------------------------------------------
+    def prepare(self, cfg, seed: int) -> Prepared:
+        x_tr, y_tr, x_te, y_te = self.load(cfg)
+        if cfg.data.limit:
+            x_tr, y_tr = x_tr[:cfg.data.limit], y_tr[:cfg.data.limit]
+        perm = np.random.RandomState(seed).permutation(len(x_tr))
+        n_val = int(round(len(x_tr) * cfg.data.val_fraction))
+        val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        state = {"labels": list(self.labels), **self.fit_state(cfg, x_tr[fit_idx])}
+
+        def batcher(x, y):
+            return TensorBatcher(self.to_tensor(x, state), torch.as_tensor(y, dtype=torch.int64))
+
+        info = {"classes": len(self.labels), "train": len(fit_idx), "validation": n_val, "test": len(x_te),
+                "train_class_counts": dict(zip(self.labels, np.bincount(y_tr, minlength=len(self.labels)).tolist()))}
+        raw = {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
+        return Prepared(batcher(x_tr[fit_idx], y_tr[fit_idx]), batcher(x_tr[val_idx], y_tr[val_idx]) if n_val else None,
+                        batcher(x_te, y_te), state, info, raw)
+
+    def loss_fn(self, cfg):
+        return EnsembleCrossEntropy(getattr(cfg, "label_smoothing", 0.0))
+
+    def metrics_fn(self, cfg):
+        return accuracy
+
+    def proba(self, model, x: torch.Tensor, cfg, batch_size: int = 1000) -> np.ndarray:
+        """Class probabilities of raw-form inputs, in batches, on the model's device."""
+        device = next(model.parameters()).device
+        model.eval()
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(x), batch_size):
+                xb = x[start:start + batch_size].to(device)
+                out.append(torch.softmax(model(xb).float(), -1).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+    def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:
+        proba = self.proba(model, data.test.tensors[0], cfg)
+        data.raw["test_proba"] = proba  # reused by plots()
+        return M.classification(data.raw["y_test"], proba)
+
+    def baselines(self, data: Prepared, cfg, seed: int) -> dict:
+        t0 = time.perf_counter()
+        x_tr = self.baseline_features(data.raw["x_train"], data.state)
+        est = LogisticRegression().fit(x_tr, data.raw["y_train"])
+        proba = est.predict_proba(self.baseline_features(data.raw["x_test"], data.state))
+        return {"logistic_regression": {"metrics": M.classification(data.raw["y_test"], proba),
+                                        "train_seconds": time.perf_counter() - t0}}
+
+    def plots(self, run, model, data: Prepared, cfg, trainer) -> None:
+        from dlabs.report import plots as P
+
+        proba = data.raw.get("test_proba")
+        if proba is None:
+            proba = self.proba(model, data.test.tensors[0], cfg)
+        y_true, y_pred = data.raw["y_test"], proba.argmax(1)
+        labels = list(self.labels)
+        P.confusion_matrix(y_true, y_pred, labels, run.plots_dir() / "confusion_matrix.png")
+        per_class = M.per_class(y_true, y_pred, labels)
+        run.write_json("per_class.json", per_class)
+        self._per_class_plot(per_class, run.plots_dir() / "per_class.png")
+        self._mistakes_plot(data.raw["x_test"], y_true, proba, run.plots_dir() / "most_confident_mistakes.png")
+
+    @staticmethod
+    def _per_class_plot(per_class: dict, path) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        names = list(per_class)
+        fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names) + 2), 4))
+        pos = np.arange(len(names))
+        for i, key in enumerate(("precision", "recall", "f1")):
+            ax.bar(pos + (i - 1) * 0.27, [per_class[n][key] for n in names], 0.27, label=key)
+        lo = min(min(v["precision"], v["recall"]) for v in per_class.values())
+        ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+        ax.set_xticks(pos, names)
+        ax.set(title="per-class precision, recall and F1 (test split)")
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    def _mistakes_plot(self, x: np.ndarray, y_true: np.ndarray, proba: np.ndarray, path, count: int = 24) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        wrong = np.nonzero(proba.argmax(1) != y_true)[0]
+        wrong = wrong[np.argsort(-proba[wrong].max(1))][:count]
+        cols = 8
+        rows = max(1, -(-len(wrong) // cols))
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.8), squeeze=False)
+        for ax in axes.ravel():
+            ax.axis("off")
+        for ax, i in zip(axes.ravel(), wrong):
+            self.draw(ax, x[i])
+            p = proba[i]
+            ax.set_title(f"true {self.labels[y_true[i]]}\nsaid {self.labels[p.argmax()]} {p.max():.0%}", fontsize=8)
+        fig.suptitle(f"the {len(wrong)} most confident mistakes on the test split")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+    def explore(self, cfg, outdir=None) -> dict:
+        x_tr, y_tr, x_te, y_te = self.load(cfg)
+        info = {"train": len(x_tr), "test": len(x_te), "shape": list(x_tr.shape[1:]), "classes": len(self.labels),
+                "train_class_counts": dict(zip(self.labels, np.bincount(y_tr, minlength=len(self.labels)).tolist())),
+                "test_class_counts": dict(zip(self.labels, np.bincount(y_te, minlength=len(self.labels)).tolist()))}
+        if outdir is not None:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            from pathlib import Path
+
+            Path(outdir).mkdir(parents=True, exist_ok=True)
+            fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(self.labels) + 2), 3.5))
+            ax.bar(self.labels, np.bincount(y_tr, minlength=len(self.labels)))
+            ax.set(title="training examples per class", ylabel="count")
+            fig.tight_layout()
+            fig.savefig(Path(outdir) / "class_counts.png", dpi=100)
+            plt.close(fig)
+        return info
+
+    def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
+        names, x = self.read_inputs(state, cfg, inputs, fields)
+        proba = self.proba(model, self.to_tensor(x, state), cfg)
+        labels = state.get("labels", list(self.labels))
+        out = []
+        for name, p in zip(names, proba):
+            top = np.argsort(-p)[:3]
+            out.append({"input": name, "top": [{"label": labels[k], "probability": round(float(p[k]), 4)} for k in top]})
+        return out
+
+    def format(self, predictions: list[dict]) -> str:
+        return "\n".join(f"{p['input']}: " + ", ".join(f"{t['label']} {t['probability']:.1%}" for t in p["top"])
+                         for p in predictions)

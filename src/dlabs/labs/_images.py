@@ -1,0 +1,112 @@
+"""What `mnist` and `fashion` share: 28x28 grey images in idx files, CNN/MLP models on raw uint8
+pixels, batch augmentation, and predict on any image file a person has.
+
+Images stay in memory as one uint8 tensor (N, 1, 28, 28); the model's first layer standardises
+them with the training split's pixel statistics (saved in the run's state and in the weights),
+so no data loader and no per-batch preprocessing run on the CPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlabs.config import option
+from dlabs.data import idx, images
+from dlabs.data.augment import AugmentConfig, ImageAugment
+from dlabs.engine.trainer import TrainConfig
+from dlabs.errors import DlabsError, InputError
+from dlabs.labs._classify import ClassifierLab, DataConfig
+from dlabs.models import MLP
+from dlabs.models.cnn import ConvNet, ManualCNN, Standardize, channels_last
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = option("convnet", "mlp (784 -> hidden -> classes) | manual_cnn (the manual's Fashion CNN) | convnet "
+                                  "(VGG-style with batch norm)")
+    hidden: tuple[int, ...] = option((512, 512), "mlp: hidden layer widths")
+    widths: tuple[int, ...] = option((32, 64, 128), "convnet: channels per stage (each stage halves the size)")
+    depth: int = option(2, "convnet: conv layers per stage")
+    dropout: float = option(0.2, "dropout (mlp: after each hidden layer; cnn: as in the model)")
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    label_smoothing: float = option(0.0, "label smoothing of the cross-entropy")
+    tta: bool = option(False, "test-time augmentation: average the prediction over the image and its mirror "
+                              "(clothing only)")
+
+
+class _Flatten(nn.Module):
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.standardize = Standardize(mean, std)
+
+    def forward(self, x):
+        return self.standardize(x).flatten(1)
+
+
+class ImageLab(ClassifierLab):
+    input_kind = "image"
+    Config = ImageConfig
+    digits = False  # MNIST's 20x20-box-by-mass convention for predict input; else Fashion-MNIST's
+
+    def load(self, cfg):
+        x_tr, y_tr, x_te, y_te = idx.load_images(self.datasets[0], len(self.labels))
+        return x_tr, y_tr, x_te, y_te
+
+    def fit_state(self, cfg, x_fit):
+        x = x_fit.astype(np.float32) / 255.0
+        return {"pixel_mean": float(x.mean()), "pixel_std": float(x.std()), "size": list(x_fit.shape[1:])}
+
+    def to_tensor(self, x, state):
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).unsqueeze(1)
+
+    def baseline_features(self, x, state):
+        return x.reshape(len(x), -1).astype(np.float32) / 255.0
+
+    def build_model(self, cfg, state):
+        mean, std, n, m = state["pixel_mean"], state["pixel_std"], len(self.labels), cfg.model
+        if m.kind == "mlp":
+            return nn.Sequential(_Flatten(mean, std), MLP(28 * 28, tuple(m.hidden), n, m.dropout))
+        if m.kind == "manual_cnn":
+            return channels_last(ManualCNN(mean, std, n, m.dropout))
+        if m.kind == "convnet":
+            return channels_last(ConvNet(mean, std, tuple(m.widths), m.depth, n, m.dropout))
+        raise DlabsError(f"model.kind={m.kind}: expected mlp, manual_cnn or convnet")
+
+    def augment(self, cfg):
+        aug = ImageAugment(cfg.augment)
+        return aug if aug else None
+
+    def proba(self, model, x, cfg, batch_size=1000):
+        p = super().proba(model, x, cfg, batch_size)
+        if cfg.tta:
+            p = (p + super().proba(model, x.flip(3), cfg, batch_size)) / 2
+        return p
+
+    def read_inputs(self, state, cfg, inputs, fields):
+        if fields:
+            raise InputError(f"{self.name} takes image files, not --{next(iter(fields))} flags")
+        if not inputs:
+            raise InputError("no input: give one or more image files (PNG, JPEG, ...)")
+        convert = images.mnist_digit if self.digits else images.fashion_item
+        arrays = []
+        for path in inputs:
+            try:
+                arrays.append(convert(images.load_grey(path)))
+            except InputError as e:
+                msg = str(e)
+                raise InputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+        return list(inputs), np.stack(arrays)
+
+    def draw(self, ax, x):
+        ax.imshow(x, cmap="gray_r", vmin=0, vmax=255)

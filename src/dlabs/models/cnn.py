@@ -1,0 +1,65 @@
+"""Convolutional networks for small grey images (28x28), fast on a CPU.
+
+Every network here takes raw uint8 pixels (N, 1, H, W) and starts with `Standardize`, which
+holds the training split's pixel mean and standard deviation as buffers: the preprocessing
+travels with the weights and is the same at training, evaluation and prediction time. Call
+`channels_last` on a built network: on a CPU, oneDNN's convolutions are fastest in NHWC.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Standardize(nn.Module):
+    """uint8 or float pixels in 0..255 -> (x/255 - mean) / std, in NHWC memory order."""
+
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() * (1 / 255.0) - self.mean) / self.std
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+class ManualCNN(nn.Sequential):
+    """The manual's Fashion CNN (Keras 'valid' convolutions): conv32-pool-drop.25-conv64-pool-drop.25-
+    conv128-flatten-dense128-drop.25-dense10, ReLU throughout."""
+
+    def __init__(self, mean: float, std: float, n_classes: int = 10, dropout: float = 0.25):
+        super().__init__(
+            Standardize(mean, std),
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(dropout),
+            nn.Conv2d(64, 128, 3), nn.ReLU(),
+            nn.Flatten(), nn.Linear(128 * 3 * 3, 128), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(128, n_classes),
+        )
+
+
+def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class ConvNet(nn.Sequential):
+    """A VGG-style net with batch norm: per stage `depth` conv3x3-BN-ReLU then 2x2 max-pool, then
+    global average pooling, dropout and a linear classifier."""
+
+    def __init__(self, mean: float, std: float, widths: tuple[int, ...] = (32, 64, 128), depth: int = 2,
+                 n_classes: int = 10, dropout: float = 0.0):
+        layers: list[nn.Module] = [Standardize(mean, std)]
+        c = 1
+        for width in widths:
+            for _ in range(depth):
+                layers += _conv_bn(c, width)
+                c = width
+            layers.append(nn.MaxPool2d(2))
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, n_classes)]
+        super().__init__(*layers)
+
+
+def channels_last(model: nn.Module) -> nn.Module:
+    return model.to(memory_format=torch.channels_last)
