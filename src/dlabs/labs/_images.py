@@ -93,6 +93,9 @@ class ImageLab(ClassifierLab):
             p = (p + super().proba(model, x.flip(3), cfg, batch_size)) / 2
         return p
 
+    def form(self, state):
+        return {"draw": self.digits}
+
     def read_inputs(self, state, cfg, inputs, fields):
         if fields:
             raise InputError(f"{self.name} takes image files, not --{next(iter(fields))} flags")

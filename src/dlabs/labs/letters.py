@@ -112,6 +112,11 @@ class Letters(ClassifierLab):
             return None
         return lambda batch: (batch[0] + cfg.noise * torch.randn_like(batch[0]), *batch[1:])
 
+    def form(self, state):
+        return {"fields": [{"name": n, "example": int(round(float(m))), "help": "an integer 0 to 15"}
+                           for n, m in zip(state["features"], state["x_mean"])],
+                "help": "The 16 integer features of a glyph (0 to 15), prefilled with the training means rounded."}
+
     def read_inputs(self, state, cfg, inputs, fields):
         x = tabular.feature_rows(inputs, fields, tuple(state["features"]))
         bad = np.argwhere((x < 0) | (x > 15) | (x != np.round(x)))
