@@ -231,10 +231,9 @@ def verdict(metric: str, model: dict, baselines: dict) -> list[str]:
 
 
 def _learning_curves(run) -> None:
-    import matplotlib
+    from dlabs.report.plots import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     hist = run.history()
     if hist.empty:
@@ -248,9 +247,7 @@ def _learning_curves(run) -> None:
     ax.set_yscale("log")
     ax.set_title("learning curves")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(run.plots_dir() / "learning_curves.png", dpi=100)
-    plt.close(fig)
+    save(fig, run.plots_dir() / "learning_curves.png")
 
 
 def predict(lab: str, inputs: list[str], run="latest", fields: dict[str, str] | None = None, runs=None) -> list[dict]:

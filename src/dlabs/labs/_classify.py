@@ -146,10 +146,9 @@ class ClassifierLab(Lab):
 
     @staticmethod
     def _per_class_plot(per_class: dict, path) -> None:
-        import matplotlib
+        from dlabs.report.plots import pyplot, save
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         names = list(per_class)
         fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names) + 2), 4))
@@ -161,15 +160,12 @@ class ClassifierLab(Lab):
         ax.set_xticks(pos, names)
         ax.set(title="per-class precision, recall and F1 (test split)")
         ax.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save(fig, path)
 
     def _mistakes_plot(self, x: np.ndarray, y_true: np.ndarray, proba: np.ndarray, path, count: int = 24) -> None:
-        import matplotlib
+        from dlabs.report.plots import pyplot, save
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         wrong = np.nonzero(proba.argmax(1) != y_true)[0]
         wrong = wrong[np.argsort(-proba[wrong].max(1))][:count]
@@ -183,9 +179,7 @@ class ClassifierLab(Lab):
             p = proba[i]
             ax.set_title(f"true {self.labels[y_true[i]]}\nsaid {self.labels[p.argmax()]} {p.max():.0%}", fontsize=8)
         fig.suptitle(f"the {len(wrong)} most confident mistakes on the test split")
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        save(fig, path)
 
     def explore(self, cfg, outdir=None) -> dict:
         x_tr, y_tr, x_te, y_te = self.load(cfg)
@@ -193,19 +187,16 @@ class ClassifierLab(Lab):
                 "train_class_counts": dict(zip(self.labels, np.bincount(y_tr, minlength=len(self.labels)).tolist())),
                 "test_class_counts": dict(zip(self.labels, np.bincount(y_te, minlength=len(self.labels)).tolist()))}
         if outdir is not None:
-            import matplotlib
+            from dlabs.report.plots import pyplot, save
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            plt = pyplot()
             from pathlib import Path
 
             Path(outdir).mkdir(parents=True, exist_ok=True)
             fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(self.labels) + 2), 3.5))
             ax.bar(self.labels, np.bincount(y_tr, minlength=len(self.labels)))
             ax.set(title="training examples per class", ylabel="count")
-            fig.tight_layout()
-            fig.savefig(Path(outdir) / "class_counts.png", dpi=100)
-            plt.close(fig)
+            save(fig, Path(outdir) / "class_counts.png")
         return info
 
     def predict(self, model, state, cfg, inputs, fields) -> list[dict]:

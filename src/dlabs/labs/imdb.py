@@ -193,17 +193,16 @@ class Imdb(Lab):
 
     @staticmethod
     def _length_plot(lengths: np.ndarray, y: np.ndarray, outdir: Path) -> None:
-        plots_ = __import__("dlabs.report.plots", fromlist=["_plt"])
-        plt = plots_._plt()
+        from dlabs.report.plots import pyplot, save
+
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6.5, 4))
         bins = np.linspace(0, np.percentile(lengths, 99), 60)
         for label in (0, 1):
             ax.hist(lengths[y == label], bins=bins, alpha=0.55, label=LABELS[label])
         ax.set(xlabel="tokens per review", ylabel="reviews", title="review length by class (training split)")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(Path(outdir) / "review_length_by_class.png", dpi=100)
-        plt.close(fig)
+        save(fig, Path(outdir) / "review_length_by_class.png")
 
     def explore(self, cfg: ImdbConfig, outdir=None) -> dict:
         reviews = _reviews()

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,10 +20,18 @@ def _plt():
     return plt
 
 
+def save(fig, path: Path) -> Path:
+    """Lay out, write as PNG and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    pyplot().close(fig)
+    return path
+
+
 def confusion_matrix(y_true, y_pred, labels: list[str], path: Path, title: str = "confusion matrix (test split)") -> Path:
     from sklearn.metrics import confusion_matrix as cm
 
-    plt = _plt()
+    plt = pyplot()
     m = cm(y_true, y_pred, labels=range(len(labels)))
     size = max(5, 0.35 * len(labels) + 3)
     fig, ax = plt.subplots(figsize=(size, size * 0.9))
@@ -36,17 +45,14 @@ def confusion_matrix(y_true, y_pred, labels: list[str], path: Path, title: str =
                         color="white" if m[i, j] > m.max() / 2 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, label="log(1 + count)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def roc_curve(y_true, scores, path: Path, curves: dict[str, np.ndarray] | None = None) -> Path:
     """ROC of `scores` (and of any extra named score arrays, e.g. baselines) on the same labels."""
     from sklearn.metrics import auc, roc_curve as roc
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     for name, s in {"model": scores, **(curves or {})}.items():
         fpr, tpr, _ = roc(y_true, s)
@@ -54,15 +60,12 @@ def roc_curve(y_true, scores, path: Path, curves: dict[str, np.ndarray] | None =
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test split)")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def regression_scatter(y_true, y_pred, target: str, path: Path) -> Path:
     """Predicted against true, and residuals against predicted, side by side."""
-    plt = _plt()
+    plt = pyplot()
     y_true, y_pred = np.asarray(y_true, float).ravel(), np.asarray(y_pred, float).ravel()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     lo, hi = min(y_true.min(), y_pred.min()), max(y_true.max(), y_pred.max())
@@ -72,23 +75,18 @@ def regression_scatter(y_true, y_pred, target: str, path: Path) -> Path:
     axes[1].scatter(y_pred, y_pred - y_true, s=14, alpha=0.7)
     axes[1].axhline(0, color="k", lw=1)
     axes[1].set(xlabel=f"predicted {target}", ylabel="residual (predicted - true)", title="test split: residuals")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def tabular_overview(frame, target: str, outdir: Path) -> None:
     """Exploration of a table: target distribution, correlation heatmap, top features against the target."""
-    plt = _plt()
+    plt = pyplot()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.hist(frame[target], bins=40)
     ax.set(xlabel=target, ylabel="count", title=f"distribution of {target}")
-    fig.tight_layout()
-    fig.savefig(outdir / "target_distribution.png", dpi=100)
-    plt.close(fig)
+    save(fig, outdir / "target_distribution.png")
     c = frame.corr()
     fig, ax = plt.subplots(figsize=(8, 7))
     im = ax.imshow(c, cmap="RdBu_r", vmin=-1, vmax=1)
@@ -96,9 +94,7 @@ def tabular_overview(frame, target: str, outdir: Path) -> None:
     ax.set_yticks(range(len(c)), c.columns)
     fig.colorbar(im)
     ax.set_title("correlation")
-    fig.tight_layout()
-    fig.savefig(outdir / "correlation_heatmap.png", dpi=100)
-    plt.close(fig)
+    save(fig, outdir / "correlation_heatmap.png")
     corr = c[target].drop(target).sort_values(key=abs, ascending=False)
     top = list(corr.index[:4])
     fig, axes = plt.subplots(1, len(top), figsize=(4 * len(top), 3.6), sharey=True)
@@ -106,6 +102,4 @@ def tabular_overview(frame, target: str, outdir: Path) -> None:
         ax.scatter(frame[name], frame[target], s=8, alpha=0.5)
         ax.set(xlabel=f"{name} (r={corr[name]:.2f})", ylabel=target)
     fig.suptitle(f"the features most correlated with {target}")
-    fig.tight_layout()
-    fig.savefig(outdir / "top_features_scatter.png", dpi=100)
-    plt.close(fig)
+    save(fig, outdir / "top_features_scatter.png")

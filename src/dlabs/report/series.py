@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dlabs.report.plots import _plt
+from dlabs.report.plots import pyplot, save
 
 
 def actual_vs_forecasts(dates, actual, forecasts: dict[str, np.ndarray], path: Path, title: str, ylabel: str) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.plot(dates, actual, "k-o", ms=3, lw=2, label="actual")
     for name, f in forecasts.items():
@@ -22,14 +22,11 @@ def actual_vs_forecasts(dates, actual, forecasts: dict[str, np.ndarray], path: P
     ax.set(title=title, ylabel=ylabel)
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def error_over_time(dates, actual, forecasts: dict[str, np.ndarray], path: Path, title: str) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4))
     for name, f in forecasts.items():
         err = np.asarray(f) - np.asarray(actual)
@@ -38,15 +35,12 @@ def error_over_time(dates, actual, forecasts: dict[str, np.ndarray], path: Path,
     ax.set(title=title, ylabel="forecast - actual")
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def fold_scores(folds: list[dict], names: list[str], path: Path, metric: str = "rmse", title: str = "") -> Path:
     """Grouped bars: one group per fold (``fold["label"]``), one bar per name (``fold[name]``)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(folds) + 2), 4.2))
     width = 0.8 / max(1, len(names))
     x = np.arange(len(folds))
@@ -55,14 +49,11 @@ def fold_scores(folds: list[dict], names: list[str], path: Path, metric: str = "
     ax.set_xticks(x, [str(f["label"]) for f in folds])
     ax.set(ylabel=metric, title=title or f"{metric} per fold")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
 
 
 def forecast_band(hist_dates, hist_values, dates, forecast, low, high, path: Path, title: str, ylabel: str) -> Path:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.plot(hist_dates, hist_values, "k-", lw=1.5, label="history")
     ax.plot(dates, forecast, "C0-o", ms=4, label="forecast")
@@ -70,7 +61,4 @@ def forecast_band(hist_dates, hist_values, dates, forecast, low, high, path: Pat
     ax.set(title=title, ylabel=ylabel)
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path)
