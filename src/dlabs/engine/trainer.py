@@ -63,10 +63,13 @@ class TensorBatcher:
         return tuple(t[idx] for t in self.tensors)
 
 
-def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+def _optimizer(cfg: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
+    # the fused Adam kernels update all parameters in one pass (the manual's Fashion CNN: 2,677
+    # against 2,483 images/s on 2 CPU cores); MPS and other devices keep the default
+    fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
     kinds = {
-        "adam": lambda: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
-        "adamw": lambda: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+        "adam": lambda: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused),
+        "adamw": lambda: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused),
         # Keras' RMSprop: rho 0.9, eps 1e-7 (PyTorch defaults differ: alpha .99, eps 1e-8)
         "rmsprop": lambda: torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7,
                                                weight_decay=cfg.weight_decay),
@@ -143,7 +146,7 @@ class Trainer:
         cfg = self.cfg
         model.to(self.device)
         steps = math.ceil(len(train) / cfg.batch_size)
-        opt = _optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+        opt = _optimizer(cfg, [p for p in model.parameters() if p.requires_grad], self.device)
         sched = _scheduler(cfg, opt, steps)
         gen = torch.Generator().manual_seed(self.seed)
         better = (lambda a, b: a < b) if cfg.mode == "min" else (lambda a, b: a > b)
