@@ -16,7 +16,7 @@ from dlabs.labs._images import ImageConfig, ImageLab, ModelConfig
 
 MANUAL = ImageConfig(
     model=ModelConfig(kind="manual_cnn", dropout=0.25),
-    train=TrainConfig(epochs=10, batch_size=32, optimizer="adam", lr=1e-3, restore_best=False),
+    train=TrainConfig(epochs=10, batch_size=32, optimizer="adam", lr=1e-3, restore_best=False, fused=True),
     data=DataConfig(val_fraction=0.1),
 )
 BEST = ImageConfig(
