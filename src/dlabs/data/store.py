@@ -109,18 +109,10 @@ def _verified(path: Path, spec: DataFile) -> bool:
         return False
     stamps[key] = stamp
     try:
-        _atomic_write_text(_stamp_path(), json.dumps(stamps))
+        paths.atomic_write(_stamp_path(), json.dumps(stamps))
     except OSError:
         pass  # a read-only home only costs a re-hash next time
     return True
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _candidates(ds: Dataset, spec: DataFile) -> list[tuple[str, Path]]:

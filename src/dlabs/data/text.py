@@ -12,12 +12,11 @@ memory. `read_inputs` turns what a person passes to ``predict`` into texts, with
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 import re
 import sys
 import tarfile
-import tempfile
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -91,16 +90,10 @@ def load_reviews(path: Path, key: str) -> Reviews:
     encoded = [t.encode("utf-8") for t in reviews.texts]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp.npz")
-    try:  # a unique temporary name, then a rename: two processes never see half a cache file
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, text_utf8=np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets=offsets,
-                                labels=reviews.labels, split=reviews.split, rating=reviews.rating)
-        os.replace(tmp, cache)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, text_utf8=np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets=offsets,
+                        labels=reviews.labels, split=reviews.split, rating=reviews.rating)
+    paths.atomic_write(cache, buf.getvalue())  # two processes never see half a cache file
     return reviews
 
 

@@ -12,7 +12,8 @@ import html
 from pathlib import Path
 
 from dlabs import paths
-from dlabs.engine.runfolder import Run, atomic_write
+from dlabs.engine.runfolder import Run
+from dlabs.paths import atomic_write
 
 CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
