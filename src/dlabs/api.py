@@ -174,10 +174,13 @@ def train(lab: str = "", preset: str = "best", overrides=(), device: str = "auto
     return run
 
 
-def load(run, runs=None):
-    """(lab, config, preprocessing state, model on CPU in eval mode) from a run folder."""
+def load(run, runs=None, expect: str | None = None):
+    """(lab, config, preprocessing state, model on CPU in eval mode) from a run folder; with
+    `expect`, a run of any other lab is an error."""
     run = _run(run, runs=runs)
     meta = run.read_json("config.json")
+    if expect is not None and meta["lab"] != expect:
+        raise DlabsError(f"{run.path} is a run of '{meta['lab']}', not '{expect}'")
     lab = _lab(meta["lab"])
     cfg = config_.from_dict(lab.Config, meta["config"])
     state = run.load_state()
@@ -233,11 +236,10 @@ def verdict(metric: str, model: dict, baselines: dict) -> list[str]:
 def _learning_curves(run) -> None:
     from dlabs.report.plots import pyplot, save
 
-    plt = pyplot()
-
     hist = run.history()
     if hist.empty:
         return
+    plt = pyplot()
     cols = [c for c in hist.columns if c.endswith("loss")]
     fig, ax = plt.subplots(figsize=(6, 4))
     for c in cols:
@@ -253,10 +255,7 @@ def _learning_curves(run) -> None:
 def predict(lab: str, inputs: list[str], run="latest", fields: dict[str, str] | None = None, runs=None) -> list[dict]:
     """Predictions of a trained run on new input (see each lab's `predict` for the forms)."""
     lab_ = _lab(lab)
-    run = _run(run, lab_.name, runs)
-    loaded_lab, cfg, state, model = load(run)
-    if loaded_lab.name != lab_.name:
-        raise DlabsError(f"{run.path} is a run of '{loaded_lab.name}', not '{lab_.name}'")
+    _, cfg, state, model = load(_run(run, lab_.name, runs), expect=lab_.name)
     return lab_.predict(model, state, cfg, list(inputs), dict(fields or {}))
 
 

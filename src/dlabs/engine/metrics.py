@@ -26,7 +26,7 @@ def mean_sd(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
-def classification(y_true, proba, labels: list[str] | None = None) -> dict[str, float]:
+def classification(y_true, proba) -> dict[str, float]:
     """Accuracy and macro F1 from class probabilities (N, C), or P(positive) (N,) for two classes;
     binary problems also get precision, recall and ROC AUC of the positive class."""
     from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
@@ -60,11 +60,11 @@ def forecast(y_true, y_pred, y_prev) -> dict[str, float]:
     of steps where the forecast moves from the previous actual value `y_prev` the way the series
     did (a forecast of no change counts as wrong)."""
     y_true, y_pred, y_prev = (np.asarray(a, dtype=float).ravel() for a in (y_true, y_pred, y_prev))
-    err = y_pred - y_true
+    point = regression(y_true, y_pred)
     return {
-        "rmse": float(np.sqrt(np.mean(err ** 2))),
-        "mae": float(np.mean(np.abs(err))),
-        "mape": float(100 * np.mean(np.abs(err) / np.abs(y_true))),
+        "rmse": point["rmse"],
+        "mae": point["mae"],
+        "mape": float(100 * np.mean(np.abs(y_pred - y_true) / np.abs(y_true))),
         "direction_accuracy": float(np.mean(np.sign(y_pred - y_prev) == np.sign(y_true - y_prev))),
     }
 

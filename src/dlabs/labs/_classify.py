@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -21,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from dlabs.config import option
+from dlabs.data import tabular
 from dlabs.engine import metrics as M
 from dlabs.engine.trainer import TensorBatcher
 from dlabs.labs.base import Lab, Prepared
@@ -86,18 +88,16 @@ class ClassifierLab(Lab):
         x_tr, y_tr, x_te, y_te = self.load(cfg)
         if cfg.data.limit:
             x_tr, y_tr = x_tr[:cfg.data.limit], y_tr[:cfg.data.limit]
-        perm = np.random.RandomState(seed).permutation(len(x_tr))
-        n_val = int(round(len(x_tr) * cfg.data.val_fraction))
-        val_idx, fit_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        fit_idx, val_idx = (np.sort(i) for i in tabular.holdout(np.arange(len(x_tr)), cfg.data.val_fraction, seed))
         state = {"labels": list(self.labels), **self.fit_state(cfg, x_tr[fit_idx])}
 
         def batcher(x, y):
             return TensorBatcher(self.to_tensor(x, state), torch.as_tensor(y, dtype=torch.int64))
 
-        info = {"classes": len(self.labels), "train": len(fit_idx), "validation": n_val, "test": len(x_te),
+        info = {"classes": len(self.labels), "train": len(fit_idx), "validation": len(val_idx), "test": len(x_te),
                 "train_class_counts": dict(zip(self.labels, np.bincount(y_tr, minlength=len(self.labels)).tolist()))}
         raw = {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
-        return Prepared(batcher(x_tr[fit_idx], y_tr[fit_idx]), batcher(x_tr[val_idx], y_tr[val_idx]) if n_val else None,
+        return Prepared(batcher(x_tr[fit_idx], y_tr[fit_idx]), batcher(x_tr[val_idx], y_tr[val_idx]) if len(val_idx) else None,
                         batcher(x_te, y_te), state, info, raw)
 
     def loss_fn(self, cfg):
@@ -190,8 +190,6 @@ class ClassifierLab(Lab):
             from dlabs.report.plots import pyplot, save
 
             plt = pyplot()
-            from pathlib import Path
-
             Path(outdir).mkdir(parents=True, exist_ok=True)
             fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(self.labels) + 2), 3.5))
             ax.bar(self.labels, np.bincount(y_tr, minlength=len(self.labels)))

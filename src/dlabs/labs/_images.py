@@ -60,8 +60,7 @@ class ImageLab(ClassifierLab):
     digits = False  # MNIST's 20x20-box-by-mass convention for predict input; else Fashion-MNIST's
 
     def load(self, cfg):
-        x_tr, y_tr, x_te, y_te = idx.load_images(self.datasets[0], len(self.labels))
-        return x_tr, y_tr, x_te, y_te
+        return idx.load_images(self.datasets[0], len(self.labels))
 
     def fit_state(self, cfg, x_fit):
         x = x_fit.astype(np.float32) / 255.0

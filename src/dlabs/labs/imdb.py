@@ -134,7 +134,7 @@ class Imdb(Lab):
                         batcher(x_test, y_test), state, info, raw)
 
     def build_model(self, cfg: ImdbConfig, state: dict):
-        n = len(text.NgramVocabulary.from_state(state))
+        n = len(state["scale"])  # one weight per vocabulary term, without rebuilding the vocabulary
         if cfg.model.kind == "mlp":
             return MLP(n, tuple(cfg.model.hidden), 1, tuple(cfg.model.dropout))
         if cfg.model.kind == "linear":
@@ -168,11 +168,11 @@ class Imdb(Lab):
 
         x, y, xt, yt = (data.raw[k] for k in ("x_train", "y_train", "x_test", "y_test"))
         fit, scale = data.raw["fit"], data.state["scale"]
-        variants = {"logistic_regression": (x, xt, y, None)}  # the same features, the whole training split
+        variants = {"logistic_regression": (x, xt, y)}  # the same features, the whole training split
         if cfg.data.weighting == "nb":  # NBSVM's logistic twin on the same scaled features and fitting rows
-            variants["nb_logistic_regression"] = (x[fit].multiply(scale).tocsr(), xt.multiply(scale).tocsr(), y[fit], None)
+            variants["nb_logistic_regression"] = (x[fit].multiply(scale).tocsr(), xt.multiply(scale).tocsr(), y[fit])
         out, data.raw["baseline_proba"] = {}, {}
-        for name, (a, at, ya, _) in variants.items():
+        for name, (a, at, ya) in variants.items():
             t0 = time.perf_counter()
             est = LogisticRegression(C=cfg.baseline_c, solver="liblinear", dual=True, max_iter=1000).fit(a, ya)
             seconds = time.perf_counter() - t0

@@ -98,11 +98,11 @@ class Letters(ClassifierLab):
     def fit_state(self, cfg, x_fit):
         return {"features": list(FEATURES), **tabular.Scaler.fit(x_fit).state("x")}
 
-    def to_tensor(self, x, state):
-        return torch.tensor(tabular.Scaler.from_state(state, "x").transform(x), dtype=torch.float32)
-
     def baseline_features(self, x, state):
         return tabular.Scaler.from_state(state, "x").transform(x)
+
+    def to_tensor(self, x, state):
+        return torch.tensor(self.baseline_features(x, state), dtype=torch.float32)
 
     def build_model(self, cfg, state):
         return EnsembleMLP(cfg.model.members, len(FEATURES), tuple(cfg.model.hidden), len(self.labels), cfg.model.dropout)

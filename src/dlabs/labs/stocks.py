@@ -169,9 +169,10 @@ class Stocks(Lab):
             forecasts |= {name: f for name, (f, _) in nextday.baselines_on(frame, start, stop, end).items()}
             fold = {"label": int(year), "test_days": end - stop}
             for name, f in forecasts.items():
-                (model_rows if name == "model" else base_rows.setdefault(name, [])).append(M.forecast(actual, f, prev))
+                scores = M.forecast(actual, f, prev)
+                (model_rows if name == "model" else base_rows.setdefault(name, [])).append(scores)
                 errors.setdefault(name, []).append(f - actual)
-                fold[name] = M.forecast(actual, f, prev)["rmse"]
+                fold[name] = scores["rmse"]
             folds.append(fold)
             model.cpu()
         model_err = np.concatenate(errors.pop("model"))
@@ -201,7 +202,7 @@ class Stocks(Lab):
         if bt:
             S.fold_scores(bt["folds"], ["model", *bt["baselines"]], run.plots_dir() / "backtest_folds.png",
                           "rmse", "walk-forward backtest: next-day Open RMSE per year")
-        self.explore(cfg, run.plots_dir())
+        self.explore(cfg, run.plots_dir() / "data")
 
     def explore(self, cfg: StocksConfig, outdir=None) -> dict:
         frame, n, notes = _course()
@@ -214,6 +215,7 @@ class Stocks(Lab):
 
             from dlabs.report import series as S
 
+            Path(outdir).mkdir(parents=True, exist_ok=True)
             S.actual_vs_forecasts(long.index, long["close"].to_numpy(), {}, Path(outdir) / "long_history.png",
                                   "GOOGL daily close (split-adjusted)", "USD")
         return info

@@ -68,9 +68,7 @@ class Runs:
                 run = self.find(name)
                 if run is None:
                     raise NoRun(name, self.root)
-                lab, cfg, state, model = api.load(run)
-                if lab.name != name:
-                    raise DlabsError(f"{run.path} is a run of '{lab.name}', not '{name}'")
+                lab, cfg, state, model = api.load(run, expect=name)
                 self._loaded[name] = Loaded(lab, run, cfg, state, model, build_form(lab, state))
         return self._loaded[name]
 
