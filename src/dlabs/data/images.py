@@ -23,8 +23,8 @@ MAX_BYTES = 50 * 2**20  # a photo from any phone fits; anything larger is refuse
 MAX_PIXELS = 50_000_000  # checked from the header, before decoding (decompression bombs)
 
 
-def load_grey(path: str | Path) -> np.ndarray:
-    """A grey float32 image in [0, 1] from an image file, or an `InputError` naming the problem."""
+def _open_rgba(path: str | Path) -> np.ndarray:
+    """RGBA float32 in [0, 1] from an image file (EXIF rotation applied), or a one-line `InputError`."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -44,8 +44,14 @@ def load_grey(path: str | Path) -> np.ndarray:
                                      f"the limit is {MAX_PIXELS:,})")
                 if im.width < 1 or im.height < 1:
                     raise InputError(f"{path}: image has no pixels")
+                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                    # 16-bit or float grey: scale to 8 bits by its own range rather than clipping
+                    a = np.asarray(im, dtype=np.float32)
+                    lo, hi = float(a.min()), float(a.max())
+                    grey = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+                    return np.dstack([grey, grey, grey, np.ones_like(grey)])
                 im = ImageOps.exif_transpose(im)
-                rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+                return np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0  # CMYK, P, LA... all converted
     except InputError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -53,6 +59,11 @@ def load_grey(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: {kind}") from None
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt image data
         raise InputError(f"{path}: unreadable image ({e})") from None
+
+
+def load_grey(path: str | Path) -> np.ndarray:
+    """A grey float32 image in [0, 1] from an image file, or an `InputError` naming the problem."""
+    rgba = _open_rgba(path)
     grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
     alpha = rgba[..., 3]
     if alpha.min() < 1.0:
@@ -62,6 +73,13 @@ def load_grey(path: str | Path) -> np.ndarray:
         background = 0.0 if ink > 0.5 else 1.0
         grey = alpha * grey + (1 - alpha) * background
     return grey
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """An RGB uint8 photo (H, W, 3) from an image file; transparency flattened onto white."""
+    rgba = _open_rgba(path)
+    alpha = rgba[..., 3:]
+    return _uint8(rgba[..., :3] * alpha + (1 - alpha))
 
 
 def light_on_dark(grey: np.ndarray) -> np.ndarray:
@@ -123,3 +141,72 @@ def fashion_item(grey: np.ndarray) -> np.ndarray:
     a = _resize(_bbox(_content(light_on_dark(grey), threshold=0.02)), 28)
     h, w = a.shape
     return _uint8(_paste(a, (28 - h) // 2, (28 - w) // 2))
+
+
+# photo archives ----------------------------------------------------------------------------
+
+_PHOTO = (".jpg", ".jpeg", ".png")
+
+
+def read_image_archive(path: Path, size: int, crop: float = 1.0) -> tuple[list[str], np.ndarray]:
+    """Every photo in a ``.tar``/``.tar.gz`` (member names sorted) as RGB uint8 (N, size, size, 3).
+
+    `crop` keeps that central fraction of each side before resizing (area-averaging, so no
+    aliasing). Members that are not photos are skipped; a photo that does not decode is a
+    `DataError` naming it, as is a corrupt archive.
+    """
+    import tarfile
+    import zlib
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    from dlabs.errors import DataError
+
+    names, images = [], []
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            members = sorted((m for m in tar if m.isfile() and m.name.lower().endswith(_PHOTO)),
+                             key=lambda m: m.name)
+            for m in members:
+                raw = tar.extractfile(m).read()
+                try:
+                    with Image.open(BytesIO(raw)) as im:
+                        im = im.convert("RGB")
+                        w, h = im.size
+                        cw, ch = w * crop, h * crop
+                        box = ((w - cw) / 2, (h - ch) / 2, (w + cw) / 2, (h + ch) / 2)
+                        images.append(np.asarray(im.resize((size, size), Image.Resampling.BOX, box=box)))
+                except (UnidentifiedImageError, OSError, ValueError) as e:
+                    raise DataError(f"{path}: member {m.name} is not a readable image ({e})") from None
+                names.append(m.name)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: not a readable tar archive ({e.__class__.__name__}: {e}); "
+                        "it is corrupt or truncated, delete it and fetch it again") from None
+    if not names:
+        raise DataError(f"{path}: no photos found in the archive")
+    return names, np.stack(images)
+
+
+def load_image_archive(path: Path, key: str, size: int, crop: float = 1.0) -> tuple[list[str], np.ndarray]:
+    """`read_image_archive` through a cache in ``$DLABS_HOME/parsed/``, keyed by `key` (the
+    archive's checksum), the size and the crop: decoding tens of thousands of JPEGs takes a while."""
+    import io
+    import logging
+    import re
+
+    from dlabs import paths
+
+    tag = re.sub(r"[^0-9a-zA-Z]+", "-", key)[:80]
+    cache = paths.home() / "parsed" / f"images-{tag}-{size}-{crop:g}.npz"
+    if cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                return [str(n) for n in z["names"]], z["images"]
+        except (OSError, ValueError, KeyError):
+            logging.getLogger(__name__).warning("%s: unreadable cache, decoding the archive again", cache)
+    names, images = read_image_archive(path, size, crop)
+    buf = io.BytesIO()
+    np.savez(buf, names=np.array(names), images=images)  # JPEG pixels barely compress; keep it fast
+    paths.atomic_write(cache, buf.getvalue())
+    return names, images
