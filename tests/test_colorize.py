@@ -1,0 +1,154 @@
+"""colorize: the Lab conversion, the measures, the fixed split, full-resolution recombination and predict's inputs.
+
+All of it on photos made in the test and on untrained (or stub) networks: no data, seconds each.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dlabs.data import colour as C
+from dlabs.data import images
+from dlabs.errors import InputError
+from dlabs.labs import get_lab
+from dlabs.labs.colorize import SPLIT_FILE, colorize, held_out, load_split, to_lab
+from dlabs.models.colorizer import ColorLoss, ManualColorizer, UNet, bin_centres, bin_index
+
+LAB = get_lab("colorize")
+
+
+class StubColorizer(torch.nn.Module):
+    """ab = a fixed colour everywhere, at the network's size."""
+
+    def ab(self, x):
+        return torch.tensor([12.0, 25.0]).view(1, 2, 1, 1).expand(len(x), 2, *x.shape[-2:])
+
+
+def photo(h=37, w=53, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((h, w, 3)) * 200 + 30).astype(np.uint8)
+
+
+def test_lab_round_trip_and_reference_values():
+    rgb = torch.rand(4, 3, 16, 16, dtype=torch.float64)
+    assert torch.allclose(C.lab_to_rgb(C.rgb_to_lab(rgb)), rgb, atol=1e-9)
+    white, red = C.rgb_to_lab(torch.tensor([[1.0, 1, 1], [1, 0, 0]]).view(2, 3, 1, 1)).flatten(1)
+    assert torch.allclose(white, torch.tensor([100.0, 0, 0]), atol=1e-3)
+    assert torch.allclose(red, torch.tensor([53.24, 80.09, 67.20]), atol=0.05)  # the published D65 value
+    cv2 = pytest.importorskip("cv2")
+    im = rgb[0].permute(1, 2, 0).float().numpy()
+    assert np.abs(cv2.cvtColor(im, cv2.COLOR_RGB2Lab) - C.rgb_to_lab(rgb[:1].float())[0].permute(1, 2, 0).numpy()).max() < 0.5
+
+
+def test_measures_on_known_cases():
+    x = torch.from_numpy(photo()).permute(2, 0, 1)[None]
+    assert C.psnr(x, x).item() > 90 and C.ssim(x, x).item() == pytest.approx(1.0)
+    noisy = (x.int() + 8).clamp(0, 255).to(torch.uint8)
+    assert 25 < C.psnr(x, noisy).item() < 35 and C.ssim(x, noisy).item() < 1
+    grey = x[:, :1].expand(1, 3, *x.shape[-2:])
+    assert C.colourfulness(grey).item() == 0 and C.colourfulness(x).item() > 10
+
+
+def test_full_resolution_recombination_keeps_size_and_lightness():
+    rgb = photo(41, 67)
+    out = LAB.colour_photo(StubColorizer(), rgb, 16)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    L_in, L_out = to_lab(rgb)[0, 0], to_lab(out)[0, 0]
+    assert (L_in - L_out).abs().mean() < 0.5  # only 8-bit rounding (and rare gamut clipping) moves L
+    assert C.colourfulness(torch.from_numpy(out).permute(2, 0, 1)[None]).item() > 5  # and it has colour
+
+
+def test_grey_and_colour_inputs_give_the_same_output():
+    rgb = photo()
+    grey = np.repeat(C.to_uint8(C.lab_to_rgb(torch.nn.functional.pad(to_lab(rgb)[:, :1], (0, 0, 0, 0, 0, 2))))[0]
+                     .permute(1, 2, 0).numpy()[..., :1], 3, axis=2)
+    net = UNet((8, 16), bins=484, out_stride=2).eval()
+    a, b = LAB.colour_photo(net, rgb, 32), LAB.colour_photo(net, grey, 32)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 2
+
+
+@pytest.mark.parametrize("net", [ManualColorizer(), UNet((8, 16, 32)), UNet((8, 16, 32), bins=484, out_stride=4)])
+def test_networks_give_ab_at_the_input_size_and_a_finite_loss(net):
+    L = torch.rand(2, 1, 32, 32) * 100
+    assert net.ab(L).shape == (2, 2, 32, 32)
+    target = torch.cat([torch.randn(2, 2, 32, 32) * 30, torch.ones(2, 1, 32, 32)], 1)
+    loss = ColorLoss("ce" if getattr(net, "bins", 0) else "mse")(net(L), target)
+    assert torch.isfinite(loss) and loss.requires_grad
+
+
+def test_bins_and_rebalancing():
+    centres = bin_centres()
+    assert torch.equal(bin_index(centres.T.reshape(1, 2, 22, 22)).flatten(), torch.arange(484))
+    ab = torch.cat([torch.zeros(1, 2, 8, 8), torch.full((1, 2, 1, 1), 40.0).expand(1, 2, 8, 1)], 3)
+    w = LAB._rebalance(ab, 0.5)
+    common, rare = w[bin_index(torch.zeros(1, 2, 1, 1))], w[bin_index(torch.full((1, 2, 1, 1), 40.0))]
+    assert rare > common and w[w > 0].numel() == 2  # rare colours weigh more; unseen cells get nothing
+
+
+def test_the_fixed_split_holds_out_people_and_never_overlaps():
+    split = load_split()
+    assert split == json.loads(SPLIT_FILE.read_text())
+    for name in ("flowers", "lfw", "utkface"):
+        assert len(split[name]["test"]) >= 300 and len(split[name]["val"]) >= 100
+        assert not set(split[name]["test"]) & set(split[name]["val"])
+    person = lambda n: n.split("/")[-2]  # noqa: E731
+    assert not {person(n) for n in split["lfw"]["test"]} & {person(n) for n in split["lfw"]["val"]}
+    names = ["lfw/A/A_1.jpg", "lfw/A/A_2.jpg", "lfw/B/B_1.jpg", "lfw/C/C_1.jpg", "lfw/C/C_2.jpg"]
+    held, train = held_out(names, {"test": ["lfw/A/A_1.jpg"], "val": ["lfw/B/B_1.jpg"]}, by_person=True)
+    assert held == {"test": [0], "val": [2]} and train.tolist() == [3, 4]  # A's second photo is not trained on
+    assert held_out(names, {"test": ["lfw/A/A_1.jpg"], "val": []}, by_person=False)[1].tolist() == [1, 2, 3, 4]
+
+
+def test_colorize_batches_images_of_any_size():
+    L = torch.rand(3, 1, 20, 30) * 100
+    out = colorize(UNet((8, 16)).eval(), L, 16, batch=2)
+    assert out.shape == (3, 3, 20, 30) and out.dtype == torch.uint8
+
+
+# predict on what a person may hand in ------------------------------------------------------------
+
+def _predict(paths, **fields):
+    net = UNet((8, 16), bins=484, out_stride=2).eval()
+    return LAB.predict(net, {"size": 32}, LAB.config("smoke"), [str(p) for p in paths], fields)
+
+
+def test_predict_writes_next_to_the_input_or_into_out_and_never_overwrites(tmp_path):
+    src = tmp_path / "old.png"
+    Image.fromarray(photo(45, 70)[..., 0], mode="L").save(src)
+    before = src.read_bytes()
+    [p] = _predict([src])
+    assert p["output"] == str(tmp_path / "old_colorized.png") and src.read_bytes() == before
+    assert Image.open(p["output"]).size == (70, 45) and p["input_was"] == "grey"
+    [q] = _predict([tmp_path / "old_colorized.png"], out=str(tmp_path / "o"))
+    assert q["output"] == str(tmp_path / "o" / "old_colorized_colorized.png")
+    assert "old.png (70x45, grey)" in LAB.format([p])
+
+
+def test_predict_handles_colour_cmyk_and_16_bit_inputs(tmp_path):
+    Image.fromarray(photo()).save(tmp_path / "colour.jpg")
+    Image.fromarray(photo()).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)).save(tmp_path / "deep.png")
+    out = _predict([tmp_path / "colour.jpg", tmp_path / "cmyk.jpg", tmp_path / "deep.png"], out=str(tmp_path / "o"))
+    assert [o["size"] for o in out] == [[53, 37], [53, 37], [40, 30]]
+    assert out[0]["input_was"].startswith("colour") and all(Image.open(o["output"]).mode == "RGB" for o in out)
+
+
+def test_predict_refuses_bad_inputs_in_one_line(tmp_path, monkeypatch):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("not an image")
+    Image.fromarray(photo(60, 60)).save(tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 1000)
+    for name, message in [("empty.png", "empty file"), ("notes.png", "not an image"), ("big.png", "too large"),
+                          ("missing.png", "no such file")]:
+        with pytest.raises(InputError, match=message) as e:
+            _predict([tmp_path / name])
+        assert "\n" not in str(e.value)
+    with pytest.raises(InputError, match="unknown option"):
+        _predict([tmp_path / "big.png"], days="3")
+    with pytest.raises(InputError, match="no input"):
+        _predict([])
