@@ -69,7 +69,9 @@ class ColorizeConfig:
 # the manual's network gets the same photos; one epoch (about 7 minutes on one core) is its time budget
 MANUAL = ColorizeConfig(data=DataConfig(faces=2000), model=ModelConfig(kind="manual"), loss="mse",
                         train=TrainConfig(epochs=30, batch_size=32, threads=1, max_seconds=420, patience=4))
-# the read-out temperature 0.6 was chosen on the validation photos (see the README's experiments)
+# read-out temperature chosen on the 300 validation photos (2-epoch run): T 0.2 / 0.38 / 0.6 / 1.0 gave PSNR
+# 22.37 / 23.00 / 23.46 / 23.65 dB and colourfulness 1.11 / 1.00 / 0.91 / 0.81 of the originals' (grey: 21.25 dB);
+# 0.6 keeps colour near the originals' at most of the PSNR. A Huber regression head: 24.38 dB but 0.59 (sepia flowers, 0.33)
 BEST = ColorizeConfig(model=ModelConfig(temperature=0.6),
                       train=TrainConfig(epochs=6, batch_size=32, lr=2e-3, optimizer="adamw", weight_decay=1e-4,
                                         schedule="cosine", threads=1, max_seconds=1080))
