@@ -10,8 +10,8 @@ import torch
 
 from dlabs import api
 from dlabs.errors import DlabsError, InputError
-from dlabs.labs.agegender import (AGE_BANDS, SPLIT_FILE, TwoHeadLoss, band_of, decode, load_faces, make_split,
-                                  parse_name, split_text)
+from dlabs.labs.agegender import (AGE_BANDS, SPLIT_FILE, TwoHeadLoss, band_of, channel_stats, decode, load_faces,
+                                  make_split, parse_name, split_text)
 
 from conftest import needs_data
 
@@ -69,6 +69,13 @@ def test_two_head_loss_adds_gender_and_age_terms():
     assert out.grad[:, 0].abs().sum() > 0 and out.grad[:, 1:].abs().sum() > 0  # both heads learn
     with pytest.raises(DlabsError, match="age_loss=huber"):
         TwoHeadLoss("huber", 1.0, 3.0)
+
+
+def test_channel_stats_are_exact_on_many_pixels():
+    x = np.zeros((5000, 64, 64, 3), dtype=np.uint8)  # 61 million values: float32 sums stall at 2**24
+    x[..., 0], x[..., 1], x[:2500, :, :, 2] = 255, 51, 255
+    mean, std = channel_stats(x)
+    assert mean == pytest.approx([1.0, 0.2, 0.5]) and std == pytest.approx([0.0, 0.0, 0.5])
 
 
 @pytest.fixture(scope="module")
