@@ -251,7 +251,7 @@ def build_trunk(m: ModelConfig, size: int, mean, std) -> tuple[nn.Module, int]:
 
 MANUAL = AgeGenderConfig(
     model=ModelConfig(kind="manual_cnn", dropout=0.5),
-    train=TrainConfig(epochs=4, batch_size=64, optimizer="adam", lr=1e-3, threads=1, fused=True, max_seconds=720),
+    train=TrainConfig(epochs=5, batch_size=64, optimizer="adam", lr=1e-3, threads=1, fused=True, max_seconds=720),
     age_loss="mse",
 )
 BEST = AgeGenderConfig(
