@@ -284,7 +284,9 @@ class AgeGender(Lab):
     notes = ("Labels are read from UTKFace's file names; the 3 names without a race field are skipped, and ages "
              "above 100 count as 100, as in the manual. Gender is UTKFace's binary label. The validation tenth is "
              "used for the age range that predict reports; the test tenth only for the final tables. Photos given "
-             "to predict are cropped around the one detected face, framed as the training faces are.")
+             "to predict are cropped around the one detected face, framed as the training faces are. In the "
+             "fairness table, age MAE also follows each group's age mix (errors grow with age, and UTKFace's Asian "
+             "and Others faces are younger), and gender is hardest for young children.")
 
     def prepare(self, cfg, seed: int) -> Prepared:
         d = load_faces(cfg.data.size)
