@@ -472,7 +472,10 @@ class AgeGender(Lab):
                           {"label": "male", "probability": round(float(1 - pf), 4)}], key=lambda t: -t["probability"])
             out.append({"input": str(name), "gender": top[0]["label"], "probability": top[0]["probability"],
                         "top": top, "age": round(float(a), 1),
-                        "age_range": [round(float(max(0.0, a + iv["low"][b]))), round(float(min(MAX_AGE, a + iv["high"][b])))]})
+                        # the validation band, widened where needed to hold the estimate itself (the model
+                        # over-ages babies, so their band can lie wholly below it)
+                        "age_range": [round(float(max(0.0, a + min(iv["low"][b], 0)))),
+                                      round(float(min(MAX_AGE, a + max(iv["high"][b], 0))))]})
         return out
 
     def format(self, predictions: list[dict]) -> str:
