@@ -65,6 +65,11 @@ class Lab:
         """A transform applied to each training batch, or None."""
         return None
 
+    def calibrate(self, model, data: Prepared, cfg: Any, trainer) -> dict:
+        """State learned from the trained model on the validation split (prediction intervals,
+        thresholds), merged into the run's saved state; called once after training."""
+        return {}
+
     # evaluation -----------------------------------------------------------------------------
     def evaluate(self, model, data: Prepared, cfg: Any, trainer) -> dict[str, float]:
         """Metrics of the trained model on the protocol's test split."""
@@ -95,7 +100,8 @@ class Lab:
     def form(self, state: dict) -> dict:
         """Additions to the web form that `dlabs serve` builds from `input_kind` (default: none).
 
-        Keys it reads: ``example`` (text or CSV text to start from), ``options`` (extra inputs
+        Keys it reads: ``example`` (text or CSV text to start from; for images, a PNG data URL
+        that the sample requests send), ``options`` (extra inputs
         passed to `predict` in `fields`: ``[{"name", "type": "number"|"integer"|"text",
         "default", "help"}]``), ``fields`` (tabular: ``[{"name", "example", "help"}]``, default
         ``state["features"]``), ``draw`` (image: offer a drawing pad), ``help`` (a line above

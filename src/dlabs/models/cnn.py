@@ -13,12 +13,14 @@ from torch import nn
 
 
 class Standardize(nn.Module):
-    """uint8 or float pixels in 0..255 -> (x/255 - mean) / std, in NHWC memory order."""
+    """uint8 or float pixels in 0..255 -> (x/255 - mean) / std, in NHWC memory order; `mean` and
+    `std` are one number, or one per channel (colour photos)."""
 
-    def __init__(self, mean: float, std: float):
+    def __init__(self, mean, std):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(float(mean)))
-        self.register_buffer("std", torch.tensor(float(std)))
+        for name, value in (("mean", mean), ("std", std)):
+            t = torch.as_tensor(value, dtype=torch.float32)
+            self.register_buffer(name, t.reshape(-1, 1, 1) if t.ndim else t)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x.float() * (1 / 255.0) - self.mean) / self.std
