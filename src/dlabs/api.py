@@ -163,9 +163,9 @@ def train(lab: str = "", preset: str = "best", overrides=(), device: str = "auto
              len(data.train), len(data.val) if data.val is not None else 0)
     history = trainer.fit(model, data.train, data.val, loss_fn=lab_.loss_fn(cfg),
                           metrics_fn=lab_.metrics_fn(cfg), resume=resume is not None)
-    calibrated = lab_.calibrate(model, data, cfg, trainer)
-    if calibrated:
-        run.save_state(data.state | calibrated)
+    fitted = lab_.after_fit(model, data, cfg, trainer, run)
+    if fitted:
+        run.save_state(data.state | fitted)
     run.save_weights(model.cpu())
     run.save_history(history)
     env = run.read_json("env.json")

@@ -331,7 +331,7 @@ class AgeGender(Lab):
         p, age = (torch.stack(t).mean(0).numpy() for t in zip(*(decode(trainer.predict(model, v, 512)[0]) for v in views)))
         return p, age
 
-    def calibrate(self, model, data, cfg, trainer) -> dict:
+    def after_fit(self, model, data, cfg, trainer, run) -> dict:
         """The 10% and 90% quantiles of (true - predicted age) on validation, per predicted-age band."""
         _, age_pred = self._outputs(model, data.val, trainer, cfg.tta)
         resid = data.raw["age"][data.raw["idx"]["val"]] - age_pred

@@ -65,9 +65,10 @@ class Lab:
         """A transform applied to each training batch, or None."""
         return None
 
-    def calibrate(self, model, data: Prepared, cfg: Any, trainer) -> dict:
-        """State learned from the trained model on the validation split (prediction intervals,
-        thresholds), merged into the run's saved state; called once after training."""
+    def after_fit(self, model, data: Prepared, cfg: Any, trainer, run) -> dict:
+        """Called once training ends: state fitted with the trained model on the validation split
+        (prediction intervals, decision thresholds, a read-out setting), merged into the saved
+        state; the lab may also write its own files into `run`."""
         return {}
 
     # evaluation -----------------------------------------------------------------------------
