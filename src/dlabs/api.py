@@ -163,6 +163,9 @@ def train(lab: str = "", preset: str = "best", overrides=(), device: str = "auto
              len(data.train), len(data.val) if data.val is not None else 0)
     history = trainer.fit(model, data.train, data.val, loss_fn=lab_.loss_fn(cfg),
                           metrics_fn=lab_.metrics_fn(cfg), resume=resume is not None)
+    extra = lab_.after_fit(model, data, cfg, run)
+    if extra:
+        run.save_state(data.state | extra)
     run.save_weights(model.cpu())
     run.save_history(history)
     env = run.read_json("env.json")
@@ -184,6 +187,7 @@ def load(run, runs=None, expect: str | None = None):
     lab = _lab(meta["lab"])
     cfg = config_.from_dict(lab.Config, meta["config"])
     state = run.load_state()
+    state["run"] = str(run.path)  # for labs that keep files beside the model (the faces gallery)
     model = lab.build_model(cfg, state)
     run.load_weights(model)
     return lab, cfg, state, model.eval()

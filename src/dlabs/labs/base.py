@@ -65,6 +65,11 @@ class Lab:
         """A transform applied to each training batch, or None."""
         return None
 
+    def after_fit(self, model, data: Prepared, cfg: Any, run) -> dict:
+        """Called once training ends: state fitted with the trained model (e.g. a decision threshold
+        from held-out data), merged into the saved state; the lab may also write files into `run`."""
+        return {}
+
     # evaluation -----------------------------------------------------------------------------
     def evaluate(self, model, data: Prepared, cfg: Any, trainer) -> dict[str, float]:
         """Metrics of the trained model on the protocol's test split."""
