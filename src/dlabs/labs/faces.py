@@ -361,7 +361,13 @@ class Faces(Lab):
         y = data.test.tensors[1].numpy()
         pred = scores.argmax(1)
         P.confusion_matrix(y, pred, raw["id_people"], run.plots_dir() / "confusion_matrix.png")
-        run.write_json("most_confused.json", most_confused(y, pred, raw["id_people"]))
+        confused = most_confused(y, pred, raw["id_people"])
+        run.write_json("most_confused.json", confused)
+        plt = P.pyplot()
+        fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(confused), 3) + 1))
+        ax.barh([f"{c['true']} -> {c['predicted']}" for c in confused][::-1], [c["count"] for c in confused][::-1])
+        ax.set(xlabel="test photos", title="the most confused people (identification test split)")
+        P.save(fig, run.plots_dir() / "most_confused.png")
         metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
         curves = metrics.get("protocols", {}).get("verification", {}).get("curves")
         if curves:
