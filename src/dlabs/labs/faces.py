@@ -92,7 +92,7 @@ class FacesConfig:
 BEST = FacesConfig(
     data=DataConfig(size=48),
     loss=LossConfig(margin=0.2),
-    train=TrainConfig(epochs=12, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
+    train=TrainConfig(epochs=10, batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
                       schedule="onecycle", restore_best=False, max_seconds=600, threads=1),
     augment=AugmentConfig(shift=4, flip=True),
 )
