@@ -91,7 +91,7 @@ def test_enroll_then_identify_held_out_photos(run, photos):
     assert [g["name"] for g in faces.gallery_people(run_.path)] == sorted(p.replace("_", " ") for p in PEOPLE)
     queries = [q for p in PEOPLE for q in photos[p][4:]]
     preds = api.predict("faces", queries, str(run_.path), {"top": "3"})
-    right = [pr["top"][0]["name"] == p.replace("_", " ") for p in PEOPLE for pr in preds if p in pr["input"]]
+    right = [pr["top"][0]["label"] == p.replace("_", " ") for p in PEOPLE for pr in preds if p in pr["input"]]
     assert len(right) == len(queries) and np.mean(right) >= 0.75, preds
     assert all(len(pr["top"]) == 3 and 0 <= pr["confidence"] <= 1 for pr in preds)
     assert "nearest:" in LAB.format(preds)

@@ -28,6 +28,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -383,7 +384,8 @@ class Faces(Lab):
     # use ------------------------------------------------------------------------------------
     def form(self, state):
         return {"options": [{"name": "top", "type": "integer", "default": 5, "help": "how many best matches to list"}],
-                "help": "a photo with one face; it is compared with the people in the run's gallery"}
+                "help": "a photo with one face; it is compared with the people in the run's gallery",
+                "example": example_photo()}
 
     def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
         if set(fields) - {"top"}:
@@ -404,18 +406,19 @@ class Faces(Lab):
         out = []
         for path, e in zip(inputs, emb):
             d = np.linalg.norm(centres - e, axis=1)
-            top = [{"name": names[i], "distance": round(float(d[i]), 4),
-                    "confidence": round(float(1 / (1 + np.exp(-(a * d[i] + b)))), 4)} for i in np.argsort(d)[:k]]
+            # probability: the same-person confidence (Platt-scaled distance), not a share over the gallery
+            top = [{"label": names[i], "distance": round(float(d[i]), 4),
+                    "probability": round(float(1 / (1 + np.exp(-(a * d[i] + b)))), 4)} for i in np.argsort(d)[:k]]
             known = top[0]["distance"] <= state["threshold"]
-            out.append({"input": str(path), "match": top[0]["name"] if known else "unknown", **{
-                key: top[0][key] for key in ("distance", "confidence")}, "threshold": round(state["threshold"], 4),
-                "top": top})
+            out.append({"input": str(path), "match": top[0]["label"] if known else "unknown",
+                        "distance": top[0]["distance"], "confidence": top[0]["probability"],
+                        "threshold": round(state["threshold"], 4), "top": top})
         return out
 
     def format(self, predictions) -> str:
         return "\n".join(f"{p['input']}: {p['match']} (distance {p['distance']:.3f}, threshold {p['threshold']:.3f}, "
                          f"same-person confidence {p['confidence']:.0%}); nearest: "
-                         + ", ".join(f"{t['name']} {t['distance']:.3f}" for t in p["top"]) for p in predictions)
+                         + ", ".join(f"{t['label']} {t['distance']:.3f}" for t in p["top"]) for p in predictions)
 
     def explore(self, cfg, outdir=None) -> dict:
         ids, people, x = load_lfw(cfg.data)
@@ -521,6 +524,33 @@ def face_crops(state: dict, photos) -> np.ndarray:
     """The one face of each photo, framed like the training crops; an `InputError` names a bad photo."""
     framing = faces.Framing(**state["framing"])
     return np.stack([faces.crop_face(images.load_rgb(p), framing, state["size"], str(p)) for p in photos])
+
+
+@lru_cache(maxsize=1)
+def example_photo() -> str:
+    """An LFW photo in which the detector finds one face, as a data URL ("" without the data)."""
+    import base64
+    import tarfile
+
+    try:
+        with tarfile.open(store.fetch("lfw", "images"), mode="r:*") as tar:
+            for m in tar:
+                if m.isfile() and m.name.lower().endswith(".jpg"):
+                    raw = tar.extractfile(m).read()
+                    if len(faces.detect(_rgb(raw))) == 1:
+                        return "data:image/jpeg;base64," + base64.b64encode(raw).decode()
+    except (DlabsError, tarfile.TarError, OSError):
+        pass
+    return ""
+
+
+def _rgb(raw: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(raw)) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def read_gallery(run_path: Path) -> dict:
