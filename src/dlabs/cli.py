@@ -21,6 +21,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="dlabs: every lab of a deep-learning course, end to end on real data.")
 data_app = typer.Typer(no_args_is_help=True, help="Get, verify and describe data sets.")
 app.add_typer(data_app, name="data")
+faces_app = typer.Typer(no_args_is_help=True, help="The faces lab's gallery: enroll, list and remove people.")
+app.add_typer(faces_app, name="faces")
 
 RUNS = typer.Option(None, "--runs", help="runs folder (default $DLABS_RUNS or ./runs)")
 DEVICE = typer.Option("auto", "--device", help="auto | cpu | cuda | mps")
@@ -163,6 +165,41 @@ def predict(lab: str, inputs: List[str] = typer.Argument(None, help="inputs: fil
         items = ["-"]
     preds = api.predict(lab, items, run, fields, runs)
     typer.echo(json.dumps(preds, indent=2) if as_json else get_lab(lab).format(preds))
+
+
+@faces_app.command("enroll")
+def faces_enroll(name: str = typer.Argument(..., help="the person's name"),
+                 photos: List[Path] = typer.Argument(..., help="photos with the person's face, one face each"),
+                 run: str = typer.Option("latest", "--run", help="run folder or id (default: the latest faces run)"),
+                 runs: Optional[Path] = RUNS):
+    """Add a person (or more photos of one) to the gallery; stores embeddings, not photos."""
+    from dlabs.labs import faces
+
+    r = faces.enroll(name, [str(p) for p in photos], run, runs)
+    typer.echo(f"{r['name']}: {r['photos']} photo(s) in {r['gallery']}")
+
+
+@faces_app.command("list")
+def faces_list(run: str = typer.Option("latest", "--run", help="run folder or id (default: the latest faces run)"),
+               runs: Optional[Path] = RUNS, as_json: bool = typer.Option(False, "--json")):
+    """The people in the gallery."""
+    from dlabs.labs import faces
+
+    people = faces.gallery_people(run, runs)
+    if as_json:
+        return _echo_json(people)
+    for p in people:
+        typer.echo(f"{p['name']:<32} {p['photos']:>4} photo(s)  {p['source']}")
+
+
+@faces_app.command("remove")
+def faces_remove(name: str, run: str = typer.Option("latest", "--run", help="run folder or id"),
+                 runs: Optional[Path] = RUNS):
+    """Remove a person from the gallery."""
+    from dlabs.labs import faces
+
+    r = faces.remove(name, run, runs)
+    typer.echo(f"removed {r['removed']}; {r['left']} people left")
 
 
 @app.command()

@@ -60,10 +60,12 @@ def good_request(form: dict) -> dict:
         text = form.get("example") or prices_csv()
         return {"files": {"file": ("prices.csv", text.encode(), "text/csv")}, "data": _options(form)}
     example = form.get("example") or ""
-    if example.startswith("data:image/png;base64,"):  # a lab's own example photo (a face, ...)
+    if example.startswith("data:image/"):  # a lab's own example photo (a face, ...): a data URL
         import base64
 
-        return {"files": {"file": ("example.png", base64.b64decode(example.split(",", 1)[1]), "image/png")},
+        header, payload = example.split(",", 1)
+        mime = header[len("data:"):].split(";")[0]
+        return {"files": {"file": ("example." + mime.split("/")[1], base64.b64decode(payload), mime)},
                 "data": _options(form)}
     return {"files": {"file": ("digit.png", digit_png(), "image/png")}, "data": _options(form)}
 

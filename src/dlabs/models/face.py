@@ -1,0 +1,96 @@
+"""Face networks for small RGB crops (N, 3, S, S) of uint8 pixels.
+
+Both networks expose `embed(x)`, an L2-normalised face embedding (the same person's photos lie
+close together), and `forward(x)`, scores over the training identities for the loss. `FaceResNet`
+is trained with a CosFace margin (`CosFaceLoss`): its forward gives the cosine between the
+embedding and one learned centre per identity. `ManualFaceCNN` is the manual's classifier; its
+penultimate Dense-512 layer is its embedding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dlabs.models.cnn import Standardize
+
+
+class _Block(nn.Module):
+    """A ResNet basic block (two conv3x3-BN, identity or 1x1 projection shortcut)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.short = (nn.Identity() if stride == 1 and c_in == c_out else
+                      nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)))
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.short(x))
+
+
+class FaceResNet(nn.Module):
+    """Stride-2 stem, one basic block per stage (each later stage halves the size), then the
+    ArcFace-style head BN-dropout-FC-BN on the flattened map (faces are aligned: where a feature is
+    matters), and cosine scores against one centre per training identity."""
+
+    def __init__(self, mean: float, std: float, size: int, n_classes: int,
+                 widths: tuple[int, ...] = (32, 64, 128, 256), dim: int = 128, dropout: float = 0.2):
+        super().__init__()
+        layers: list[nn.Module] = [Standardize(mean, std), nn.Conv2d(3, widths[0], 3, 2, 1, bias=False),
+                                   nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)]
+        c = widths[0]
+        for i, w in enumerate(widths):
+            layers.append(_Block(c, w, 1 if i == 0 else 2))
+            c = w
+        self.features = nn.Sequential(*layers)
+        side = size // 2 ** len(widths)
+        self.head = nn.Sequential(nn.BatchNorm2d(c), nn.Dropout(dropout), nn.Flatten(),
+                                  nn.Linear(c * side * side, dim), nn.BatchNorm1d(dim))
+        # small centres: the cosine ignores their norm, so early steps turn them fast (lr/|w|^2) and they
+        # settle as their norm grows; unit-norm centres left the loss at chance for 4 epochs (measured)
+        self.centres = nn.Parameter(torch.randn(n_classes, dim) * 0.01)
+
+    def embed(self, x):
+        return F.normalize(self.head(self.features(x)), dim=1)
+
+    def forward(self, x):
+        return self.embed(x) @ F.normalize(self.centres, dim=1).T
+
+
+class ManualFaceCNN(nn.Module):
+    """The manual's CNN: conv 32-64-128-128 (3x3, 'valid') each followed by a 2x2 max-pool,
+    flatten, dropout .5, Dense 512 ReLU, then a softmax layer over the training identities."""
+
+    def __init__(self, mean: float, std: float, size: int, n_classes: int, dropout: float = 0.5):
+        super().__init__()
+        layers: list[nn.Module] = [Standardize(mean, std)]
+        c, side = 3, size
+        for w in (32, 64, 128, 128):
+            layers += [nn.Conv2d(c, w, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
+            c, side = w, (side - 2) // 2
+        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(dropout),
+                                      nn.Linear(c * side * side, 512), nn.ReLU(inplace=True))
+        self.classify = nn.Linear(512, n_classes)
+
+    def embed(self, x):
+        return F.normalize(self.features(x), dim=1)
+
+    def forward(self, x):
+        return self.classify(self.features(x))
+
+
+class CosFaceLoss(nn.Module):
+    """Cross-entropy on `scale` * (cosine - `margin` at the true class) (Wang et al., CosFace 2018).
+    With margin 0 and scale 1 it is the plain cross-entropy of a classifier's logits."""
+
+    def __init__(self, scale: float = 30.0, margin: float = 0.35):
+        super().__init__()
+        self.scale, self.margin = scale, margin
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.margin:
+            out = out - self.margin * F.one_hot(target, out.shape[1]).to(out.dtype)
+        return F.cross_entropy(self.scale * out, target)
