@@ -187,6 +187,7 @@ def load(run, runs=None, expect: str | None = None):
     lab = _lab(meta["lab"])
     cfg = config_.from_dict(lab.Config, meta["config"])
     state = run.load_state()
+    state["run"] = str(run.path)  # for labs that keep files beside the model (the faces gallery)
     model = lab.build_model(cfg, state)
     run.load_weights(model)
     return lab, cfg, state, model.eval()
