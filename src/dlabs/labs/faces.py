@@ -39,6 +39,7 @@ from dlabs import paths
 from dlabs.config import option
 from dlabs.data import faces, images, store, tabular
 from dlabs.data.augment import AugmentConfig, ImageAugment
+from dlabs.engine.runfolder import Run
 from dlabs.engine.trainer import TensorBatcher, TrainConfig
 from dlabs.errors import DataError, DlabsError, InputError
 from dlabs.labs import Lab, Prepared, register
@@ -570,7 +571,7 @@ def write_gallery(run_path: Path, gallery: dict) -> None:
 def _loaded(run, runs):
     from dlabs import api
 
-    run_ = api._run(run, "faces", runs)
+    run_ = Run.open(run, lab="faces", runs=runs)
     _, _, state, model = api.load(run_, expect="faces")
     return run_, state, model
 
@@ -593,9 +594,7 @@ def enroll(name: str, photos: list[str], run="latest", runs=None) -> dict:
 
 
 def remove(name: str, run="latest", runs=None) -> dict:
-    from dlabs import api
-
-    run_ = api._run(run, "faces", runs)
+    run_ = Run.open(run, lab="faces", runs=runs)
     gallery = read_gallery(run_.path)
     if name not in gallery["people"]:
         close = [n for n in gallery["people"] if name.lower() in n.lower()][:5]
@@ -606,9 +605,7 @@ def remove(name: str, run="latest", runs=None) -> dict:
 
 
 def gallery_people(run="latest", runs=None) -> list[dict]:
-    from dlabs import api
-
-    people = read_gallery(api._run(run, "faces", runs).path)["people"]
+    people = read_gallery(Run.open(run, lab="faces", runs=runs).path)["people"]
     return [{"name": n, "photos": p["photos"], "source": p.get("source", "")} for n, p in sorted(people.items())]
 
 
