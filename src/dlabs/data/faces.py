@@ -54,6 +54,16 @@ def detect(rgb: np.ndarray, min_face: int = MIN_FACE) -> np.ndarray:
     return boxes[np.argsort(-boxes[:, 2] * boxes[:, 3])]
 
 
+def on_canvas(img: np.ndarray) -> np.ndarray:
+    """A square face crop centred on a canvas twice its size, filled with its mean colour, as a
+    face sits in a photo."""
+    side = img.shape[0]
+    canvas = np.empty((2 * side, 2 * side, 3), dtype=np.uint8)
+    canvas[:] = img.reshape(-1, 3).mean(0).astype(np.uint8)
+    canvas[side // 2:side // 2 + side, side // 2:side // 2 + side] = img
+    return canvas
+
+
 @dataclass(frozen=True)
 class Framing:
     """Where a training crop lies relative to a detected face box of width w: centre offset
@@ -70,19 +80,13 @@ class Framing:
         idx = rng.choice(len(images), size=min(sample, len(images)), replace=False)
         rows = []
         for i in idx:
-            img = images[i]
-            side = img.shape[0]
-            # Tight crops (UTKFace) leave the detector no margin, so each image is placed on a
-            # canvas twice its size, filled with its mean colour, as a face sits in a photo.
-            pad = side // 2
-            canvas = np.empty((2 * side, 2 * side, 3), dtype=np.uint8)
-            canvas[:] = img.reshape(-1, 3).mean(0).astype(np.uint8)
-            canvas[pad:pad + side, pad:pad + side] = img
-            boxes = detect(canvas, min_face=side // 3)
+            # Tight crops (UTKFace) leave the detector no margin, so each one is placed on a canvas.
+            side = images[i].shape[0]
+            boxes = detect(on_canvas(images[i]), min_face=side // 3)
             if len(boxes) != 1:
                 continue
             x, y, w, _ = boxes[0]
-            centre = pad + side / 2
+            centre = side // 2 + side / 2  # where on_canvas put the crop's centre
             rows.append(((centre - (x + w / 2)) / w, (centre - (y + w / 2)) / w, side / w))
         if len(rows) < 20:
             raise DataError(f"the face detector found a single face in only {len(rows)} of {len(idx)} "

@@ -188,16 +188,19 @@ def read_image_archive(path: Path, size: int, crop: float = 1.0) -> tuple[list[s
     return names, np.stack(images)
 
 
-def load_image_archive(path: Path, key: str, size: int, crop: float = 1.0) -> tuple[list[str], np.ndarray]:
-    """`read_image_archive` through a cache in ``$DLABS_HOME/parsed/``, keyed by `key` (the
-    archive's checksum), the size and the crop: decoding tens of thousands of JPEGs takes a while."""
+def load_image_archive(path: Path, size: int, crop: float = 1.0) -> tuple[list[str], np.ndarray]:
+    """`read_image_archive` through a cache in ``$DLABS_HOME/parsed/``: decoding tens of thousands
+    of JPEGs takes a while. The cache is keyed by the archive itself (name, bytes, modification
+    time), the size and the crop, so every lab decoding the same file the same way shares it, and a
+    re-fetched file is decoded again."""
     import io
     import logging
     import re
 
     from dlabs import paths
 
-    tag = re.sub(r"[^0-9a-zA-Z]+", "-", key)[:80]
+    stat = Path(path).stat()
+    tag = re.sub(r"[^0-9a-zA-Z]+", "-", f"{Path(path).name}-{stat.st_size}-{stat.st_mtime_ns}")[-120:]
     cache = paths.home() / "parsed" / f"images-{tag}-{size}-{crop:g}.npz"
     if cache.is_file():
         try:

@@ -174,8 +174,7 @@ def val_metrics(out, target) -> dict:
 def load_faces(size: int) -> dict:
     """Every labelled UTKFace face at `size` pixels, with its labels; malformed names counted."""
     path = store.fetch("utkface", "images")
-    checksum = next(f.checksum for f in store.dataset("utkface").files if f.key == "images")
-    names, x = images.load_image_archive(path, checksum, size)
+    names, x = images.load_image_archive(path, size)
     parsed = [parse_name(n) for n in names]
     keep = np.array([p is not None for p in parsed])
     labels = np.array([p for p in parsed if p is not None], dtype=np.int64).reshape(-1, 3)
@@ -215,10 +214,7 @@ def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
 def example_photo(x: np.ndarray) -> np.ndarray:
     """A training face on a canvas twice its size (as a face sits in a photo) that the detector finds."""
     for img in x[:200]:
-        side = img.shape[0]
-        canvas = np.empty((2 * side, 2 * side, 3), dtype=np.uint8)
-        canvas[:] = img.reshape(-1, 3).mean(0).astype(np.uint8)
-        canvas[side // 2:side // 2 + side, side // 2:side // 2 + side] = img
+        canvas = faces.on_canvas(img)
         if len(faces.detect(canvas)) == 1:
             return canvas
     raise DataError("the face detector finds none of the first 200 training faces")

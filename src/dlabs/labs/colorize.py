@@ -93,7 +93,7 @@ SMOKE = ColorizeConfig(data=DataConfig(size=32, sets=("flowers",), limit=64),
 
 def _archive(name: str) -> tuple[list[str], np.ndarray]:
     ds, role, size = SETS[name]
-    return load_image_archive(fetch(ds, role), ds, size)
+    return load_image_archive(fetch(ds, role), size)
 
 
 def _person(name: str) -> str:

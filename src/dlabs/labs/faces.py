@@ -136,7 +136,7 @@ def load_lfw(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo ids like 'Aaron_Eckhart_0001', person names, RGB uint8 crops (N, size, size, 3))."""
     path = store.fetch("lfw", "images")
     crop = cfg.crop * MIRROR_SIDE / _source_side(path)  # the same framing from either form of the archive
-    names, x = images.load_image_archive(path, path.name, cfg.size, crop)
+    names, x = images.load_image_archive(path, cfg.size, crop)
     ids = np.array([Path(n).stem for n in names])
     people = np.array([Path(n).parent.name for n in names])
     return ids, people, x
