@@ -129,3 +129,11 @@ def crop_face(rgb: np.ndarray, framing: Framing, size: int, source: str = "image
         if boxes[1, 2] * boxes[1, 3] > 0.25 * boxes[0, 2] * boxes[0, 3]:
             raise InputError(f"{source}: {len(boxes)} faces found; crop the photo to one person")
     return crop(rgb, boxes[0], framing, size)
+
+
+def crop_photos(photos, framing: Framing, size: int) -> np.ndarray:
+    """The one face of each photo file (N, size, size, 3), framed like the training crops; an
+    `InputError` names the first bad photo."""
+    from dlabs.data.images import load_rgb
+
+    return np.stack([crop_face(load_rgb(p), framing, size, str(p)) for p in photos])

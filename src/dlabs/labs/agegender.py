@@ -453,8 +453,7 @@ class AgeGender(Lab):
             raise InputError(f"{self.name} takes photo files, not --{next(iter(fields))} flags")
         if not inputs:
             raise InputError("no input: give one or more photos with a face (JPEG, PNG, ...)")
-        framing = faces.Framing(**state["framing"])
-        x = np.stack([faces.crop_face(images.load_rgb(p), framing, state["size"], str(p)) for p in inputs])
+        x = faces.crop_photos(inputs, faces.Framing(**state["framing"]), state["size"])
         model.eval()
         x = torch.from_numpy(x).permute(0, 3, 1, 2)
         with torch.inference_mode():

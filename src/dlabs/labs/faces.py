@@ -402,7 +402,7 @@ class Faces(Lab):
             raise InputError("the gallery is empty: add people with dlabs faces enroll NAME PHOTO...")
         names = list(people)
         centres = np.stack([_unit(np.mean(people[n]["embeddings"], 0)) for n in names])
-        emb = embed(model, face_crops(state, inputs))
+        emb = embed(model, faces.crop_photos(inputs, faces.Framing(**state["framing"]), state["size"]))
         a, b = state["confidence"]
         out = []
         for path, e in zip(inputs, emb):
@@ -521,12 +521,6 @@ def _pca(seed: int):
 
 
 # predict input and the gallery ----------------------------------------------------------------
-def face_crops(state: dict, photos) -> np.ndarray:
-    """The one face of each photo, framed like the training crops; an `InputError` names a bad photo."""
-    framing = faces.Framing(**state["framing"])
-    return np.stack([faces.crop_face(images.load_rgb(p), framing, state["size"], str(p)) for p in photos])
-
-
 @lru_cache(maxsize=1)
 def example_photo() -> str:
     """An LFW photo in which the detector finds one face, as a data URL ("" without the data)."""
@@ -584,7 +578,7 @@ def enroll(name: str, photos: list[str], run="latest", runs=None) -> dict:
     if not photos:
         raise InputError("no photos: give one or more photos of the person")
     run_, state, model = _loaded(run, runs)
-    emb = embed(model, face_crops(state, photos))
+    emb = embed(model, faces.crop_photos(photos, faces.Framing(**state["framing"]), state["size"]))
     gallery = read_gallery(run_.path)
     entry = gallery["people"].setdefault(name, {"embeddings": [], "photos": 0, "source": "enrolled"})
     entry["embeddings"] += [_round(e) for e in emb]
