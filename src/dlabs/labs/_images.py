@@ -30,7 +30,7 @@ class ModelConfig:
                                   "(VGG-style with batch norm)")
     hidden: tuple[int, ...] = option((512, 512), "mlp: hidden layer widths")
     widths: tuple[int, ...] = option((32, 64, 128), "convnet: channels per stage (each stage halves the size)")
-    depth: int = option(2, "convnet: conv layers per stage")
+    depths: tuple[int, ...] = option((2, 2, 2), "convnet: conv layers in each stage of `widths`")
     dropout: float = option(0.2, "dropout (mlp: after each hidden layer; cnn: as in the model)")
 
 
@@ -79,7 +79,9 @@ class ImageLab(ClassifierLab):
         if m.kind == "manual_cnn":
             return channels_last(ManualCNN(mean, std, n, m.dropout))
         if m.kind == "convnet":
-            return channels_last(ConvNet(mean, std, tuple(m.widths), m.depth, n, m.dropout))
+            if len(m.depths) != len(m.widths):
+                raise DlabsError(f"model.depths={m.depths}: give one conv count per stage of model.widths={m.widths}")
+            return channels_last(ConvNet(mean, std, tuple(m.widths), tuple(m.depths), n, m.dropout))
         raise DlabsError(f"model.kind={m.kind}: expected mlp, manual_cnn or convnet")
 
     def augment(self, cfg):

@@ -20,7 +20,7 @@ MANUAL = ImageConfig(
 )
 BEST = ImageConfig(
     data=DataConfig(val_fraction=1 / 30),
-    model=ModelConfig(kind="convnet", widths=(16, 32, 64), depth=2, dropout=0.1),
+    model=ModelConfig(kind="convnet", widths=(16, 32, 64), depths=(2, 2, 2), dropout=0.1),
     train=TrainConfig(epochs=10, batch_size=128, optimizer="adamw", lr=4e-3, weight_decay=5e-4,
                       schedule="onecycle", restore_best=False),
     augment=AugmentConfig(shift=2),

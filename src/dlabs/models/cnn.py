@@ -51,14 +51,14 @@ def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
 
 
 class ConvNet(nn.Sequential):
-    """A VGG-style net with batch norm: per stage `depth` conv3x3-BN-ReLU then 2x2 max-pool, then
-    global average pooling, dropout and a linear classifier."""
+    """A VGG-style net with batch norm: per stage `depths[i]` conv3x3-BN-ReLU of `widths[i]` channels
+    then 2x2 max-pool, then global average pooling, dropout and a linear classifier."""
 
-    def __init__(self, mean: float, std: float, widths: tuple[int, ...] = (32, 64, 128), depth: int = 2,
-                 n_classes: int = 10, dropout: float = 0.0):
+    def __init__(self, mean: float, std: float, widths: tuple[int, ...] = (32, 64, 128),
+                 depths: tuple[int, ...] = (2, 2, 2), n_classes: int = 10, dropout: float = 0.0):
         layers: list[nn.Module] = [Standardize(mean, std)]
         c = 1
-        for width in widths:
+        for width, depth in zip(widths, depths):
             for _ in range(depth):
                 layers += _conv_bn(c, width)
                 c = width
