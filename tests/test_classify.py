@@ -15,7 +15,7 @@ from PIL import Image
 from dlabs import api
 from dlabs.data import idx, images
 from dlabs.data.augment import AugmentConfig, ImageAugment
-from dlabs.errors import DataError, InputError
+from dlabs.errors import DataError, DlabsError, InputError
 
 from conftest import MIRROR, needs_data
 
@@ -147,7 +147,10 @@ def test_cnns_take_uint8_images():
 
     x = torch.randint(0, 255, (4, 1, 28, 28), dtype=torch.uint8)
     assert channels_last(ManualCNN(0.3, 0.3))(x).shape == (4, 10)
-    assert channels_last(ConvNet(0.3, 0.3, (8, 16, 32), 2, 26))(x).shape == (4, 26)
+    assert channels_last(ConvNet(0.3, 0.3, (8, 16, 32), (1, 2, 2), 26))(x).shape == (4, 26)
+    fashion = api._lab("fashion")
+    with pytest.raises(DlabsError, match=r"model.depths=\(2, 2\): give one conv count per stage"):
+        fashion.build_model(fashion.config("best", ["model.depths=2,2"]), {"pixel_mean": 0.3, "pixel_std": 0.3})
 
 
 # a tiny trained model, end to end -------------------------------------------------------------------
@@ -184,3 +187,19 @@ def test_letters_predict_takes_the_16_features():
         api.predict("letters", [], run=run, fields={**{k: str(v) for k, v in row.items()}, "onpix": "99"})
     with pytest.raises(InputError, match="missing feature"):
         api.predict("letters", [], run=run, fields={"x-box": "2"})
+
+
+@needs_data("letter")
+def test_a_best_run_shows_the_manual_preset_beside_it_trained_once(tmp_path, monkeypatch):
+    from dlabs.labs.letters import SMOKE, Letters
+
+    for preset in ("best", "manual"):  # real training, kept quick: both presets run the smoke config
+        monkeypatch.setitem(Letters.presets, preset, SMOKE)
+    run = api.train("letters", "best", device="cpu", runs=tmp_path, progress=False)
+    m = api.evaluate(run, protocols=False)
+    manual = m["baselines"]["manual"]
+    assert 1 / 26 < manual["metrics"]["accuracy"] <= 1 and manual["train_seconds"] > 0
+    assert (tmp_path / "letters" / manual["run"] / "metrics.json").is_file()
+    assert any(v.startswith("the model ") and " manual " in v for v in m["verdict"])
+    assert api.evaluate(run, protocols=False)["baselines"]["manual"]["run"] == manual["run"]  # reused, not retrained
+    assert len(list((tmp_path / "letters").iterdir())) == 2

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -205,7 +206,10 @@ def evaluate(run, device: str = "auto", runs=None, protocols: bool = True) -> di
     model.to(dev)
     metrics = lab.evaluate(model, data, cfg, trainer)
     baselines = lab.baselines(data, cfg, seed)
-    result = {"lab": lab.name, "run": run.id, "preset": run.read_json("config.json")["preset"],
+    preset = run.read_json("config.json")["preset"]
+    if preset == "best" and lab.compare_manual:
+        baselines["manual"] = _manual_baseline(lab, run, seed, device)
+    result = {"lab": lab.name, "run": run.id, "preset": preset,
               "protocol": data.info.get("protocol", lab.protocol), "split": "test", "device": str(dev),
               "train_seconds": run.read_json("env.json").get("train_seconds"),
               "model": metrics, "baselines": baselines, "info": data.info}
@@ -219,6 +223,27 @@ def evaluate(run, device: str = "auto", runs=None, protocols: bool = True) -> di
     _learning_curves(run)
     lab.plots(run, model, data, cfg, trainer)
     return result
+
+
+def _manual_baseline(lab, run, seed: int, device: str) -> dict:
+    """The `manual` preset as a baseline of a `best` run: the newest evaluated run of the preset's own
+    config and the same seed in the same runs folder, or else one trained and evaluated now."""
+    from dlabs.engine.runfolder import runs_of
+
+    root, want = run.path.parent.parent, json.loads(config_.dumps(lab.config("manual")))
+
+    def same(r) -> bool:
+        meta = r.read_json("config.json")
+        return r.exists("metrics.json") and (meta["preset"], meta["seed"], meta["config"]) == ("manual", seed, want)
+
+    found = [r for r in runs_of(lab.name, root) if same(r)]
+    if found:
+        manual = found[-1]
+        m = manual.read_json("metrics.json")
+    else:
+        manual = train(lab.name, "manual", device=device, seed=seed, runs=root, progress=False)
+        m = evaluate(manual, device, protocols=False)
+    return {"metrics": m["model"], "train_seconds": m["train_seconds"], "run": manual.id}
 
 
 def verdict(metric: str, model: dict, baselines: dict) -> list[str]:

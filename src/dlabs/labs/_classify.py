@@ -56,6 +56,8 @@ class ClassifierLab(Lab):
     task = "classification"
     headline = "accuracy"
     labels: ClassVar[tuple[str, ...]] = ()
+    compare_manual = True
+    bench_presets = ("manual", "best")  # so the bench's `best` evaluation reuses the manual run just trained
 
     # what a lab supplies ----------------------------------------------------------------------
     def load(self, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -39,6 +39,8 @@ class Lab:
     Config: ClassVar[type]
     presets: ClassVar[dict[str, Any]] = {}
     bench_presets: ClassVar[tuple[str, ...]] = ("best", "manual")
+    # a `best` run's evaluation also shows the `manual` preset, trained on the same split, as a baseline
+    compare_manual: ClassVar[bool] = False
     notes: ClassVar[str] = ""  # a paragraph for the report
 
     # configuration --------------------------------------------------------------------------

@@ -34,7 +34,8 @@ def _fmt(v) -> str:
 
 def metrics_table(m: dict) -> str:
     rows = [("model (" + m.get("preset", "") + ")", m["model"], m.get("train_seconds"))]
-    rows += [(name, b["metrics"], b.get("train_seconds")) for name, b in m.get("baselines", {}).items()]
+    rows += [(name + (f" (run {b['run']})" if "run" in b else ""), b["metrics"], b.get("train_seconds"))
+             for name, b in m.get("baselines", {}).items()]
     keys = list(dict.fromkeys(k for _, metrics, _ in rows for k in metrics))
     out = ["<table><tr><th>model</th>" + "".join(f"<th>{html.escape(k)}</th>" for k in keys)
            + "<th>train seconds</th></tr>"]
