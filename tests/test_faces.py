@@ -12,10 +12,10 @@ from PIL import Image
 
 from conftest import MIRROR, needs_data
 from dlabs import api
-from dlabs.data import images, store
+from dlabs.data import images, lfw, store
 from dlabs.data.faces import detect
 from dlabs.errors import DataError, InputError
-from dlabs.labs import faces, get_lab
+from dlabs.labs import _gallery, get_lab
 
 pytestmark = needs_data("lfw")
 LAB = get_lab("faces")
@@ -23,34 +23,34 @@ PEOPLE = ("Colin_Powell", "Serena_Williams", "Vladimir_Putin")
 
 
 def test_pairs_reader_reads_view_2_and_refuses_other_files(tmp_path):
-    folds = faces.read_pairs(store.fetch("lfw", "pairs.txt"))
+    folds = lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
     assert len(folds) == 10 and all(len(f) == 600 for f in folds)
     assert all(s for _, _, s in folds[0][:300]) and not any(s for _, _, s in folds[0][300:])
     assert folds[0][0] == ("Abel_Pacheco_0001", "Abel_Pacheco_0004", True)
     (tmp_path / "pairs.txt").write_text("1\t1\nA\t1\t2\nA\t1\n")
     with pytest.raises(DataError, match="not an LFW pairs file"):
-        faces.read_pairs(tmp_path / "pairs.txt")
+        lfw.read_pairs(tmp_path / "pairs.txt")
 
 
 def test_view_2_folds_never_train_on_their_people():
-    folds = faces.read_pairs(store.fetch("lfw", "pairs.txt"))
+    folds = lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
     cfg = LAB.config("smoke", ["data.classes=all", "data.min_images=2"])
-    for half in faces.HALVES:
-        held_out = faces.held_out_people(folds, half)
+    for half in lfw.HALVES:
+        held_out = lfw.held_out_people(folds, half)
         data = LAB.prepare(cfg, 0, exclude=held_out, calibrate=False)
         trained = set(data.raw["people"][data.raw["train"]])
-        in_pairs = {faces.person_of(i) for k in half for a, b, _ in folds[k] for i in (a, b)}
+        in_pairs = {lfw.person_of(i) for k in half for a, b, _ in folds[k] for i in (a, b)}
         assert trained and not trained & in_pairs
         assert len(data.state["classes"]) > 500  # the rest of LFW is still used
 
 
 def test_identity_split_file_is_the_seeded_stratified_split():
-    ids, people, _ = faces.load_lfw(LAB.config("smoke").data)
-    split = faces.identity_split()
-    assert split == json.loads(json.dumps(faces.make_identity_split(ids, people)))
+    ids, people, _ = lfw.load_lfw(LAB.config("smoke").data.size, LAB.config("smoke").data.crop)
+    split = lfw.identity_split()
+    assert split == json.loads(json.dumps(lfw.make_identity_split(ids, people)))
     assert len(split["people"]) == 62 and len(set(split["test"])) == len(split["test"])
     for p in split["people"]:
-        n, n_test = (people == p).sum(), sum(faces.person_of(t) == p for t in split["test"])
+        n, n_test = (people == p).sum(), sum(lfw.person_of(t) == p for t in split["test"])
         assert n_test == round(0.25 * n)
 
 
@@ -65,14 +65,14 @@ def run(tmp_path_factory):
 def photos(tmp_path_factory):
     """Held-out photos (identification test split) of three people, saved as JPEG files, and a no-face photo."""
     out = tmp_path_factory.mktemp("photos")
-    test = set(faces.identity_split()["test"])
+    test = set(lfw.identity_split()["test"])
     import tarfile
 
     with tarfile.open(store.fetch("lfw", "images")) as tar:
         files = {}
         for p in PEOPLE:
             files[p] = []
-            for name in sorted(i for i in test if faces.person_of(i) == p):
+            for name in sorted(i for i in test if lfw.person_of(i) == p):
                 path = out / f"{name}.jpg"
                 path.write_bytes(tar.extractfile(tar.getmember(f"lfw/{p}/{name}.jpg")).read())
                 if len(detect(images.load_rgb(path))) == 1 and len(files[p]) < 8:  # the detector misses profiles
@@ -83,12 +83,12 @@ def photos(tmp_path_factory):
 def test_enroll_then_identify_held_out_photos(run, photos):
     run_, runs = run
     state = run_.load_state()
-    assert 0 < state["threshold"] < 2 and len(faces.gallery_people(run_.path)) == 62
-    for p in list(faces.read_gallery(run_.path)["people"]):
-        faces.remove(p, run_.path)
+    assert 0 < state["threshold"] < 2 and len(_gallery.gallery_people(run_.path)) == 62
+    for p in list(_gallery.read_gallery(run_.path)["people"]):
+        _gallery.remove(p, run_.path)
     for p in PEOPLE:
-        faces.enroll(p.replace("_", " "), photos[p][:4], run_.path)
-    assert [g["name"] for g in faces.gallery_people(run_.path)] == sorted(p.replace("_", " ") for p in PEOPLE)
+        _gallery.enroll(p.replace("_", " "), photos[p][:4], run_.path)
+    assert [g["name"] for g in _gallery.gallery_people(run_.path)] == sorted(p.replace("_", " ") for p in PEOPLE)
     queries = [q for p in PEOPLE for q in photos[p][4:]]
     preds = api.predict("faces", queries, str(run_.path), {"top": "3"})
     right = [pr["top"][0]["label"] == p.replace("_", " ") for p in PEOPLE for pr in preds if p in pr["input"]]
@@ -114,17 +114,17 @@ def test_bad_photos_are_one_line_errors(run, tmp_path):
     with pytest.raises(InputError, match="too small"):
         api.predict("faces", [str(tmp_path / "tiny.png")], str(run_.path))
     with pytest.raises(InputError, match="not in the gallery"):
-        faces.remove("Nobody At All", run_.path)
+        _gallery.remove("Nobody At All", run_.path)
 
 
 def test_gallery_is_never_half_written(run, photos, tmp_path, monkeypatch):
     run_, _ = run
-    gallery = run_.path / faces.GALLERY
+    gallery = run_.path / _gallery.GALLERY
     before = gallery.read_bytes()
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 200), (90, 90, 90)).save(blank)
     with pytest.raises(InputError, match="no face"):  # one bad photo: nothing is enrolled
-        faces.enroll("Someone", [photos[PEOPLE[0]][0], str(blank)], run_.path)
+        _gallery.enroll("Someone", [photos[PEOPLE[0]][0], str(blank)], run_.path)
     assert gallery.read_bytes() == before
 
     def crash(*args):
@@ -132,7 +132,7 @@ def test_gallery_is_never_half_written(run, photos, tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", crash)  # the write dies before the rename
     with pytest.raises(OSError, match="disk full"):
-        faces.enroll("Someone", photos[PEOPLE[0]][:1], run_.path)
+        _gallery.enroll("Someone", photos[PEOPLE[0]][:1], run_.path)
     monkeypatch.undo()
     assert gallery.read_bytes() == before
     assert [p.name for p in run_.path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind

@@ -173,9 +173,9 @@ def faces_enroll(name: str = typer.Argument(..., help="the person's name"),
                  run: str = typer.Option("latest", "--run", help="run folder or id (default: the latest faces run)"),
                  runs: Optional[Path] = RUNS):
     """Add a person (or more photos of one) to the gallery; stores embeddings, not photos."""
-    from dlabs.labs import faces
+    from dlabs.labs import _gallery
 
-    r = faces.enroll(name, [str(p) for p in photos], run, runs)
+    r = _gallery.enroll(name, [str(p) for p in photos], run, runs)
     typer.echo(f"{r['name']}: {r['photos']} photo(s) in {r['gallery']}")
 
 
@@ -183,9 +183,9 @@ def faces_enroll(name: str = typer.Argument(..., help="the person's name"),
 def faces_list(run: str = typer.Option("latest", "--run", help="run folder or id (default: the latest faces run)"),
                runs: Optional[Path] = RUNS, as_json: bool = typer.Option(False, "--json")):
     """The people in the gallery."""
-    from dlabs.labs import faces
+    from dlabs.labs import _gallery
 
-    people = faces.gallery_people(run, runs)
+    people = _gallery.gallery_people(run, runs)
     if as_json:
         return _echo_json(people)
     for p in people:
@@ -196,9 +196,9 @@ def faces_list(run: str = typer.Option("latest", "--run", help="run folder or id
 def faces_remove(name: str, run: str = typer.Option("latest", "--run", help="run folder or id"),
                  runs: Optional[Path] = RUNS):
     """Remove a person from the gallery."""
-    from dlabs.labs import faces
+    from dlabs.labs import _gallery
 
-    r = faces.remove(name, run, runs)
+    r = _gallery.remove(name, run, runs)
     typer.echo(f"removed {r['removed']}; {r['left']} people left")
 
 

@@ -79,3 +79,48 @@ def diebold_mariano(err_a, err_b) -> float:
     if sd == 0:
         return 1.0
     return float(math.erfc(abs(d.mean() / (sd / math.sqrt(len(d)))) / math.sqrt(2)))
+
+
+def best_threshold(d: np.ndarray, same: np.ndarray) -> float:
+    """The distance threshold (same person at or below it) with the highest accuracy on these pairs."""
+    order = np.argsort(d)
+    ds, ss = d[order], same[order].astype(int)
+    accepted_same = np.cumsum(ss)
+    rejected_other = (len(ss) - ss.sum()) - (np.arange(1, len(ss) + 1) - accepted_same)
+    best = int(np.argmax(accepted_same + rejected_other))  # accept the best+1 smallest distances
+    return float((ds[best] + ds[min(best + 1, len(ds) - 1)]) / 2)
+
+
+def fold_accuracies(dist: list[np.ndarray], same: list[np.ndarray]) -> dict:
+    """Each fold's accuracy at the threshold chosen on the other folds; pooled ROC."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    accs, thresholds = [], []
+    for k in range(len(dist)):
+        others = [i for i in range(len(dist)) if i != k]
+        t = best_threshold(np.concatenate([dist[i] for i in others]), np.concatenate([same[i] for i in others]))
+        accs.append(float(((dist[k] <= t) == same[k]).mean()))
+        thresholds.append(t)
+    d, s = np.concatenate(dist), np.concatenate(same)
+    auc = float(roc_auc_score(s, -d))
+    fpr, tpr, _ = roc_curve(s, -d)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, 100).round().astype(int))
+    return {"accuracy": float(np.mean(accs)), "accuracy_sd": float(np.std(accs, ddof=1)), "auc": auc,
+            "folds": [round(a, 4) for a in accs], "thresholds": [round(t, 4) for t in thresholds],
+            "roc": {"fpr": fpr[keep].round(4).tolist(), "tpr": tpr[keep].round(4).tolist(), "auc": auc}}
+
+
+def identification(y: np.ndarray, scores: np.ndarray) -> dict:
+    from sklearn.metrics import f1_score
+
+    rank = np.argsort(-scores, axis=1)
+    top1 = float((rank[:, 0] == y).mean())
+    return {"accuracy": top1, "identification_top1": top1,
+            "identification_top5": float((rank[:, :5] == y[:, None]).any(1).mean()),
+            "f1": float(f1_score(y, rank[:, 0], average="macro"))}
+
+
+def most_confused(y: np.ndarray, pred: np.ndarray, labels: list[str], n: int = 10) -> list[dict]:
+    pairs, counts = np.unique(np.stack([y, pred], 1)[y != pred], axis=0, return_counts=True)
+    order = np.argsort(-counts)[:n]
+    return [{"true": labels[pairs[i, 0]], "predicted": labels[pairs[i, 1]], "count": int(counts[i])} for i in order]

@@ -9,6 +9,7 @@ penultimate Dense-512 layer is its embedding.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -94,3 +95,24 @@ class CosFaceLoss(nn.Module):
         if self.margin:
             out = out - self.margin * F.one_hot(target, out.shape[1]).to(out.dtype)
         return F.cross_entropy(self.scale * out, target)
+
+
+def to_tensor(x: np.ndarray) -> torch.Tensor:
+    """(N, S, S, 3) uint8 -> (N, 3, S, S) uint8, a channels-last view (no copy)."""
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+
+
+def embed(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """L2-normalised embeddings of RGB crops, averaged with their mirror images."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(x), batch_size):
+            xb = to_tensor(x[s:s + batch_size]).to(device)
+            out.append((model.embed(xb) + model.embed(xb.flip(3))).float().cpu().numpy())
+    return unit(np.concatenate(out)) if out else np.zeros((0, 1), np.float32)
+
+
+def unit(e: np.ndarray) -> np.ndarray:
+    return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
