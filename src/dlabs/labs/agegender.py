@@ -33,7 +33,7 @@ from dlabs.engine.trainer import TensorBatcher, TrainConfig
 from dlabs.errors import DataError, DlabsError, InputError
 from dlabs.labs import register
 from dlabs.labs.base import Lab, Prepared
-from dlabs.models.cnn import Standardize, _conv_bn, channels_last
+from dlabs.models.cnn import Standardize, _conv_bn, channels_last, from_nhwc
 
 SPLIT_FILE = Path(__file__).parent / "splits" / "utkface.json"
 NAME = re.compile(r"^(\d{1,3})_([01])_([0-4])_\d")  # age_gender_race_ (the date part is not a label)
@@ -296,7 +296,7 @@ class AgeGender(Lab):
                  "framing": faces.Framing.calibrate(x_fit, seed=seed).state(), "example": example_photo(x_fit)}
 
         def batcher(i):
-            x = torch.from_numpy(d["x"][i]).permute(0, 3, 1, 2)  # NHWC memory: channels_last, no copy
+            x = from_nhwc(d["x"][i])
             y = torch.from_numpy(np.stack([d["gender"][i], d["age"][i]], 1).astype(np.float32))
             return TensorBatcher(x, y)
 
@@ -455,7 +455,7 @@ class AgeGender(Lab):
             raise InputError("no input: give one or more photos with a face (JPEG, PNG, ...)")
         x = faces.crop_photos(inputs, faces.Framing(**state["framing"]), state["size"])
         model.eval()
-        x = torch.from_numpy(x).permute(0, 3, 1, 2)
+        x = from_nhwc(x)
         with torch.inference_mode():
             views = [x, x.flip(3)] if cfg.tta else [x]
             p, age = (torch.stack(t).mean(0).numpy() for t in zip(*(decode(model(v).float()) for v in views)))

@@ -31,6 +31,7 @@ from dlabs.engine.trainer import TensorBatcher, TrainConfig
 from dlabs.errors import DlabsError, InputError
 from dlabs.labs import Lab, Prepared, register
 from dlabs.models import colorizer as Z
+from dlabs.models.cnn import from_nhwc
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,7 @@ class Colorize(Lab):
             lab = to_lab(images)
             L = lab[:, :1]
             out = grey_image(L) if grey else colorize(model, L, size)
-            per[name] = scores(out, torch.from_numpy(images).permute(0, 3, 1, 2))
+            per[name] = scores(out, from_nhwc(images))
         return summarise(per)
 
     def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:

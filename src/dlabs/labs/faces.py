@@ -39,7 +39,8 @@ from dlabs.engine.trainer import TensorBatcher, TrainConfig
 from dlabs.errors import DlabsError, InputError
 from dlabs.labs import Lab, Prepared, _gallery, register
 from dlabs.labs._classify import accuracy
-from dlabs.models.face import CosFaceLoss, FaceResNet, ManualFaceCNN, embed, to_tensor, unit
+from dlabs.models.cnn import from_nhwc
+from dlabs.models.face import CosFaceLoss, FaceResNet, ManualFaceCNN, embed, unit
 
 VERIFICATION = ("LFW View 2, 10 folds of 300 matched + 300 mismatched pairs, unrestricted, labeled outside data: none; "
                 "folds 1-5 scored by a model trained without their people, folds 6-10 likewise; each fold's "
@@ -153,7 +154,7 @@ class Faces(Lab):
         y = np.array([label.get(p, -1) for p in people])
         test = np.flatnonzero(is_test)
         id_label = {p: i for i, p in enumerate(id_people)}
-        batcher = lambda r, t: TensorBatcher(to_tensor(x[r]), torch.as_tensor(t, dtype=torch.int64))  # noqa: E731
+        batcher = lambda r, t: TensorBatcher(from_nhwc(x[r]), torch.as_tensor(t, dtype=torch.int64))  # noqa: E731
         info = {"people": len(classes), "train": len(fit), "validation": len(val), "test": len(test),
                 "identification_people": len(id_people), "calibration_people": len(calib), "excluded_people": len(exclude)}
         id_train = np.flatnonzero(~is_test & np.isin(people, id_people))
@@ -185,6 +186,8 @@ class Faces(Lab):
     def after_fit(self, model, data, cfg, trainer, run) -> dict:
         """The gallery's distance threshold and confidence, from pairs of the held-out calibration
         people; and the gallery itself, seeded with the 62 people's mean training embeddings."""
+        from sklearn.linear_model import LogisticRegression
+
         raw = data.raw
         emb = embed(model, raw["x"][raw["calib"]])
         who = raw["people"][raw["calib"]]
@@ -196,8 +199,6 @@ class Faces(Lab):
         d = np.linalg.norm(emb[i[pick]] - emb[j[pick]], axis=1)
         threshold = M.best_threshold(d, same[pick])
         calibration_accuracy = float(((d <= threshold) == same[pick]).mean())
-        from sklearn.linear_model import LogisticRegression
-
         platt = LogisticRegression().fit(d[:, None], same[pick])
         gallery = _gallery.of_means(embed(model, raw["x"][raw["id_train"]]), raw["people"][raw["id_train"]],
                                     raw["id_people"], "LFW training photos")
@@ -225,10 +226,11 @@ class Faces(Lab):
 
         t0 = time.perf_counter()
         raw = data.raw
-        pca = _pca(seed).fit(grey(raw["x"][raw["id_train"]]))
+        train = grey(raw["x"][raw["id_train"]])
+        pca = _pca(seed).fit(train)
         svm = GridSearchCV(SVC(kernel="rbf", class_weight="balanced"),
                            {"C": [1e3, 1e4], "gamma": [1e-3, 5e-3]}, cv=3)
-        svm.fit(pca.transform(grey(raw["x"][raw["id_train"]])), raw["id_y"])
+        svm.fit(pca.transform(train), raw["id_y"])
         scores = svm.decision_function(pca.transform(grey(raw["x"][raw["test"]])))
         return {"eigenfaces_svm": {"metrics": M.identification(data.test.tensors[1].numpy(), scores),
                                    "train_seconds": time.perf_counter() - t0, "params": svm.best_params_}}

@@ -8,6 +8,7 @@ travels with the weights and is the same at training, evaluation and prediction 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -65,6 +66,11 @@ class ConvNet(nn.Sequential):
             layers.append(nn.MaxPool2d(2))
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, n_classes)]
         super().__init__(*layers)
+
+
+def from_nhwc(x: np.ndarray) -> torch.Tensor:
+    """Photos (N, H, W, C) as the (N, C, H, W) tensor the networks take: a channels-last view, no copy."""
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
 
 
 def channels_last(model: nn.Module) -> nn.Module:

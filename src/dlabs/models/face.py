@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dlabs.models.cnn import Standardize
+from dlabs.models.cnn import Standardize, from_nhwc
 
 
 class _Block(nn.Module):
@@ -97,11 +97,6 @@ class CosFaceLoss(nn.Module):
         return F.cross_entropy(self.scale * out, target)
 
 
-def to_tensor(x: np.ndarray) -> torch.Tensor:
-    """(N, S, S, 3) uint8 -> (N, 3, S, S) uint8, a channels-last view (no copy)."""
-    return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
-
-
 def embed(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """L2-normalised embeddings of RGB crops, averaged with their mirror images."""
     model.eval()
@@ -109,7 +104,7 @@ def embed(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     out = []
     with torch.inference_mode():
         for s in range(0, len(x), batch_size):
-            xb = to_tensor(x[s:s + batch_size]).to(device)
+            xb = from_nhwc(x[s:s + batch_size]).to(device)
             out.append((model.embed(xb) + model.embed(xb.flip(3))).float().cpu().numpy())
     return unit(np.concatenate(out)) if out else np.zeros((0, 1), np.float32)
 
