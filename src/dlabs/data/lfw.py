@@ -78,12 +78,18 @@ def person_of(photo_id: str) -> str:
     return photo_id.rsplit("_", 1)[0]
 
 
-HALVES = (range(0, 5), range(5, 10))  # View 2's folds, scored by two models: each trained without its half's people
+def fold_groups(n_folds: int, n_models: int) -> list[tuple[int, ...]]:
+    """View 2's folds shared out, in order, among `n_models` verification models (each model is
+    trained without the people of its folds and scores them): 2 models -> (0..4), (5..9)."""
+    if not 1 <= n_models <= n_folds or n_folds % n_models:
+        raise DlabsError(f"verification models: {n_models} does not divide the {n_folds} folds evenly")
+    k = n_folds // n_models
+    return [tuple(range(i, i + k)) for i in range(0, n_folds, k)]
 
 
-def held_out_people(folds, half) -> frozenset:
-    """Everyone in the pairs of the folds `half`: the people its verification model must never see."""
-    return frozenset(person_of(i) for k in half for a, b, _ in folds[k] for i in (a, b))
+def held_out_people(folds, group) -> frozenset:
+    """Everyone in the pairs of the folds `group`: the people its verification model must never see."""
+    return frozenset(person_of(i) for k in group for a, b, _ in folds[k] for i in (a, b))
 
 
 def make_identity_split(ids, people, min_images: int = 20, test_fraction: float = 0.25, seed: int = 0) -> dict:

@@ -111,3 +111,39 @@ def embed(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
 def unit(e: np.ndarray) -> np.ndarray:
     return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+
+
+class JointBayesian:
+    """Joint Bayesian comparison of embeddings (Chen et al., ECCV 2012): an embedding is a person's
+    identity plus a within-person variation, two Gaussians whose covariances are estimated from
+    the training people's embeddings (each ridged by `ridge` times its mean variance); a pair's
+    score is the log-likelihood ratio of "the same person" against "two people", up to a constant.
+    On a model's training people it learns which directions of the embedding vary within a person."""
+
+    def __init__(self, ridge: float = 0.1):
+        self.ridge = ridge
+
+    def fit(self, emb: np.ndarray, people: np.ndarray) -> "JointBayesian":
+        emb = emb.astype(np.float64)
+        names, who = np.unique(people, return_inverse=True)
+        counts = np.bincount(who)
+        means = np.zeros((len(names), emb.shape[1]))
+        np.add.at(means, who, emb)
+        means /= counts[:, None]
+        self.mean = emb.mean(0)
+        several = counts[who] >= 2
+        within = emb[several] - means[who[several]]
+        s_eps = within.T @ within / max(several.sum() - (counts >= 2).sum(), 1)
+        centred = means - self.mean
+        s_mu = centred.T @ centred / len(names)
+        s_eps, s_mu = (s + self.ridge * np.trace(s) / len(s) * np.eye(len(s)) for s in (s_eps, s_mu))
+        f = np.linalg.inv(s_eps)
+        self.g = -np.linalg.inv(2 * s_mu + s_eps) @ s_mu @ f
+        self.a = np.linalg.inv(s_mu + s_eps) - (f + self.g)
+        return self
+
+    def score(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Pairwise scores of rows x[i], y[i]: higher means more likely the same person."""
+        x, y = x - self.mean, y - self.mean
+        return (np.einsum("ij,jk,ik->i", x, self.a, x) + np.einsum("ij,jk,ik->i", y, self.a, y)
+                - 2 * np.einsum("ij,jk,ik->i", x, self.g, y))
