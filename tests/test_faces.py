@@ -14,8 +14,9 @@ from conftest import MIRROR, needs_data
 from dlabs import api
 from dlabs.data import images, lfw, store
 from dlabs.data.faces import detect
-from dlabs.errors import DataError, InputError
+from dlabs.errors import DataError, DlabsError, InputError
 from dlabs.labs import _gallery, get_lab
+from dlabs.models.face import JointBayesian
 
 pytestmark = needs_data("lfw")
 LAB = get_lab("faces")
@@ -42,6 +43,46 @@ def test_view_2_folds_never_train_on_their_people():
         in_pairs = {lfw.person_of(i) for k in half for a, b, _ in folds[k] for i in (a, b)}
         assert trained and not trained & in_pairs
         assert len(data.state["classes"]) > 500  # the rest of LFW is still used
+
+
+def test_folds_are_shared_out_evenly_among_verification_models():
+    assert lfw.fold_groups(10, 2) == [(0, 1, 2, 3, 4), (5, 6, 7, 8, 9)]
+    assert lfw.fold_groups(10, 10)[3] == (3,)
+    with pytest.raises(DlabsError, match="does not divide"):
+        lfw.fold_groups(10, 3)
+
+
+def test_joint_bayesian_learns_which_directions_vary_within_a_person():
+    # identities differ along the first 4 of 16 directions; a person's photos vary along all 16,
+    # most along the last 12, so plain distance confuses people that the likelihood ratio tells apart
+    rng = np.random.default_rng(0)
+    scale = np.r_[np.full(4, 1.0), np.full(12, 0.0)]
+    noise = np.r_[np.full(4, 0.2), np.full(12, 2.0)]
+
+    def photos(n_people, each):
+        who = np.repeat(np.arange(n_people), each)
+        return rng.normal(size=(n_people, 16))[who] * scale + rng.normal(size=(len(who), 16)) * noise, who
+
+    jb = JointBayesian().fit(*photos(200, 5))
+    x, who = photos(300, 2)
+    a, b = x[0::2], x[1::2]  # 300 matched pairs
+    c = x[1::2][np.roll(np.arange(300), 1)]  # 300 mismatched pairs
+    same = np.r_[np.ones(300, bool), np.zeros(300, bool)]
+    jb_scores = np.r_[jb.score(a, b), jb.score(a, c)]
+    euclid = -np.linalg.norm(np.r_[a - b, a - c], axis=1)
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(same, jb_scores) > 0.95 > 0.7 > roc_auc_score(same, euclid)
+
+
+def test_verification_trains_one_model_per_fold_group_and_scores_every_pair():
+    cfg = LAB.config("smoke", ["verification_models=2"])
+    v = LAB.protocols(cfg, 0, "cpu")["verification"]
+    assert "2 models" in v["protocol"] and "labeled outside data: none" in v["protocol"]
+    for name in ("model", "embedding_cosine", "eigenfaces_svm"):
+        assert len(v["fold_accuracy"][name]) == 10 and len(v["fold_threshold"][name]) == 10
+    assert 0.5 < v["baselines"]["eigenfaces_svm"]["accuracy"] < 0.8  # eigenfaces-era, as the issue expects
+    assert 0 < v["model"]["auc"] <= 1 and v["model"]["train_seconds"] > 0
 
 
 def test_identity_split_file_is_the_seeded_stratified_split():
