@@ -253,7 +253,8 @@ class Faces(Lab):
         folds = lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
         jobs = [(cfg, seed + h, group, str(device)) for h, group in enumerate(lfw.fold_groups(len(folds), cfg.verification_models))]
         # one-thread CPU models train side by side, one a core; each is seeded, so the result is the same
-        workers = min(len(jobs), (os.cpu_count() or 1) // cfg.train.threads) if cfg.train.threads and str(device) == "cpu" else 1
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = min(len(jobs), cores // cfg.train.threads) if cfg.train.threads and str(device) == "cpu" else 1
         if workers > 1:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 results = list(pool.map(_verification_model, jobs))
