@@ -47,10 +47,10 @@ from dlabs.models.cnn import from_nhwc
 from dlabs.models.face import CosFaceLoss, FaceResNet, JointBayesian, ManualFaceCNN, embed, unit
 
 VERIFICATION = ("LFW View 2, 10 folds of 300 matched + 300 mismatched pairs, unrestricted, labeled outside data: none; "
-                "{models} models, each trained without the people of {folds} folds' pairs, score those folds by a joint "
-                "Bayesian likelihood ratio of their embeddings fitted on their own training people (embedding_cosine: "
-                "the same embeddings' cosine distance); each fold's threshold chosen on the other nine folds; mean and "
-                "sd of the fold accuracies")
+                "{models} models, each trained without the people of {folds} folds' pairs, score those folds by a "
+                "joint Bayesian likelihood ratio of their embeddings fitted on their own training people "
+                "(embedding_cosine: the same embeddings' cosine distance); each fold's threshold chosen on the other "
+                "nine folds; mean and sd of the fold accuracies")
 # Joint Bayesian ridge; the comparison chosen by accuracy on the calibration people's pairs (one 36-epoch
 # `best` model): cosine distance 0.881, joint Bayesian with ridge 0.1 0.891, 0.3 0.889, 1 0.891, 3 0.890
 JB_RIDGE = 0.1
@@ -251,7 +251,8 @@ class Faces(Lab):
         if not cfg.verification:
             return {}
         folds = lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
-        jobs = [(cfg, seed + h, group, str(device)) for h, group in enumerate(lfw.fold_groups(len(folds), cfg.verification_models))]
+        groups = lfw.fold_groups(len(folds), cfg.verification_models)
+        jobs = [(cfg, seed + h, group, str(device)) for h, group in enumerate(groups)]
         # one-thread CPU models train side by side, one a core; each is seeded, so the result is the same
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         workers = min(len(jobs), cores // cfg.train.threads) if cfg.train.threads and str(device) == "cpu" else 1
