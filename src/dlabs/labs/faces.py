@@ -356,6 +356,8 @@ def _verification_model(job) -> dict:
     from dlabs.engine.trainer import Trainer
 
     cfg, seed, group, device = job
+    if cfg.train.threads:  # a fresh worker process starts with one thread a core
+        torch.set_num_threads(cfg.train.threads)
     lab, folds = Faces(), lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
     held_out = lfw.held_out_people(folds, group)
     set_seed(seed)
