@@ -123,7 +123,7 @@ declare(Dataset(
     ),
 ))
 
-_BW = {
+BW_SAMPLES = {  # colorize: the old black-and-white photos the report colours (file name: sha256)
     "1890CliffHouseSF.jpg": "9c3ad3ce40903fb1bddd8c664c29c6584b712358ff133963414a12e997c8fccf",
     "1899NycBlizzard.jpg": "7e8120cd3607c0e7be2faaa63152970642130e0b2d679ce3e3eed92725b4feac",
     "1909Chicago.jpg": "4e0069f1da1ddfc60139c28df47ebcac7911958e996711c01f262377cf9a8133",
@@ -149,6 +149,6 @@ declare(Dataset(
     description="3,846 colour flower photos (128x128) for training a colorizer; 19 genuine old B&W photos for demos",
     files=(
         DataFile("photos_160.tar.gz", "sha256:4f2482cc6753d6bb6dee73f8409f478c9e9371b9a72446722ae32ab409d4df7d"),
-        *(DataFile(f"bw_samples/{name}", f"sha256:{sha}") for name, sha in _BW.items()),
+        *(DataFile(f"bw_samples/{name}", f"sha256:{sha}") for name, sha in BW_SAMPLES.items()),
     ),
 ))

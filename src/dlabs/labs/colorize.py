@@ -322,9 +322,9 @@ class Colorize(Lab):
                 ax.set_title(title, fontsize=9)
                 ax.axis("off")
         save(fig, run.plots_dir() / "gallery_heldout.png")
-        from dlabs.data.catalog import _BW
+        from dlabs.data.catalog import BW_SAMPLES
 
-        names = sorted(_BW, key=str.lower)
+        names = sorted(BW_SAMPLES, key=str.lower)
         fig, axes = plt.subplots((len(names) + 3) // 4, 4, figsize=(16, 4 * ((len(names) + 3) // 4)))
         for ax in axes.flat:
             ax.axis("off")
