@@ -10,8 +10,9 @@ import torch
 
 from dlabs import api
 from dlabs.errors import DlabsError, InputError
-from dlabs.labs.agegender import (AGE_BANDS, SPLIT_FILE, TwoHeadLoss, band_of, channel_stats, decode, load_faces,
-                                  make_split, parse_name, split_text)
+from dlabs.data.images import channel_stats
+from dlabs.data.utkface import AGE_BANDS, SPLIT_FILE, band_of, load_faces, make_split, parse_name, split_text
+from dlabs.models.agegender import TwoHeadLoss, decode
 
 from conftest import needs_data
 

@@ -1,9 +1,7 @@
 """`agegender`: gender and age from a face photo, trained on UTKFace (23,708 aligned, cropped faces).
 
-Labels come from the file names, ``[age]_[gender]_[race]_[date&time].jpg.chip.jpg``; names
-without the three label fields are skipped and counted, and ages are capped at 100 as the manual
-does. UTKFace has no official split, so a seeded 80/10/10 split stratified by gender and age
-band is committed as ``splits/utkface.json`` (`make_split` regenerates it byte for byte).
+Labels come from the file names, ages capped at 100 as in the manual, and the split is a committed
+seeded 80/10/10 split stratified by gender and age band (`dlabs.data.utkface`).
 
 One network, two heads: a gender logit (binary cross-entropy) and an age head, either one number
 in years (MSE as in the manual, or L1 / smooth L1) or a distribution over 0..100 years
@@ -16,67 +14,25 @@ residuals at that predicted age.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
 from dlabs.config import option
-from dlabs.data import faces, images, store
+from dlabs.data import faces
 from dlabs.data.augment import AugmentConfig, ImageAugment
+from dlabs.data.images import channel_stats
+from dlabs.data.utkface import (AGE_BANDS, GENDERS, MAX_AGE, RACES, SPLIT_FILE, band_names, band_of, example_photo,
+                                load_faces, split_indices)
 from dlabs.engine.trainer import TensorBatcher, TrainConfig
-from dlabs.errors import DataError, DlabsError, InputError
+from dlabs.errors import InputError
 from dlabs.labs import register
 from dlabs.labs.base import Lab, Prepared
-from dlabs.models.cnn import Standardize, _conv_bn, channels_last, from_nhwc
-
-SPLIT_FILE = Path(__file__).parent / "splits" / "utkface.json"
-NAME = re.compile(r"^(\d{1,3})_([01])_([0-4])_\d")  # age_gender_race_ (the date part is not a label)
-MAX_AGE = 100  # the manual's cap: 101..116-year-olds (a few dozen faces) count as 100
-AGE_SCALE = 20.0  # years; about the spread of UTKFace ages, so the age loss weighs like the gender loss
-AGE_BANDS = (0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 101)  # the split's strata and the report's bands
-GENDERS = ("male", "female")
-RACES = ("White", "Black", "Asian", "Indian", "Others")
-
-
-def parse_name(name: str) -> tuple[int, int, int] | None:
-    """(age capped at 100, gender 0 male / 1 female, race 0..4) from a UTKFace file name, or None."""
-    m = NAME.match(Path(name).name)
-    return None if m is None else (min(int(m[1]), MAX_AGE), int(m[2]), int(m[3]))
-
-
-def band_of(age) -> np.ndarray:
-    return np.searchsorted(AGE_BANDS, np.asarray(age), side="right") - 1
-
-
-def band_names() -> list[str]:
-    return [f"{lo}-{hi - 1}" for lo, hi in zip(AGE_BANDS[:-1], AGE_BANDS[1:])]
-
-
-def make_split(stems: list[str], age: np.ndarray, gender: np.ndarray, seed: int = 0) -> dict:
-    """A seeded 80/10/10 split stratified by gender x age band: the face names of val and test."""
-    rng = np.random.default_rng(seed)
-    stems = np.asarray(stems)
-    strata = gender * len(AGE_BANDS) + band_of(age)
-    val, test = [], []
-    for s in np.unique(strata):
-        idx = rng.permutation(np.nonzero(strata == s)[0])
-        k = int(round(0.1 * len(idx)))
-        test += stems[idx[:k]].tolist()
-        val += stems[idx[k:2 * k]].tolist()
-    return {"dataset": "utkface", "seed": seed, "rule": "80/10/10 within each gender x age band "
-            f"(bands {band_names()}); train is every other labelled face",
-            "counts": {"train": len(stems) - len(val) - len(test), "val": len(val), "test": len(test)},
-            "val": sorted(val), "test": sorted(test)}
-
-
-def split_text(split: dict) -> str:
-    return json.dumps(split, indent=0) + "\n"
+from dlabs.models.agegender import TwoHeadLoss, TwoHeads, build_trunk, decode
+from dlabs.models.cnn import channels_last, from_nhwc
 
 
 @dataclass(frozen=True)
@@ -106,54 +62,6 @@ class AgeGenderConfig:
     tta: bool = option(False, "test-time augmentation: average the predictions of the face and its mirror image")
 
 
-class TwoHeads(nn.Module):
-    """A trunk, then one linear layer giving [gender logit, age] (regression: age in years) or
-    [gender logit, 101 age logits] (dldl)."""
-
-    def __init__(self, trunk: nn.Module, features: int, age_out: int, age_mean: float, dropout: float):
-        super().__init__()
-        self.trunk, self.drop, self.head = trunk, nn.Dropout(dropout), nn.Linear(features, 1 + age_out)
-        self.register_buffer("age_mean", torch.tensor(float(age_mean)))
-
-    def forward(self, x):
-        out = self.head(self.drop(self.trunk(x)))
-        if out.shape[1] == 2:  # regression: the head predicts the standardised age
-            out = torch.cat([out[:, :1], out[:, 1:] * AGE_SCALE + self.age_mean], 1)
-        return out
-
-
-def decode(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """P(female) and age in years from the network's output."""
-    if out.shape[1] == 2:
-        return torch.sigmoid(out[:, 0]), out[:, 1].clamp(0, MAX_AGE)
-    ages = torch.arange(out.shape[1] - 1, dtype=out.dtype, device=out.device)
-    return torch.sigmoid(out[:, 0]), (torch.softmax(out[:, 1:], 1) * ages).sum(1)
-
-
-class TwoHeadLoss(nn.Module):
-    """Binary cross-entropy on gender + `weight` x the age loss (in units of AGE_SCALE years)."""
-
-    def __init__(self, age_loss: str, weight: float, sigma: float):
-        super().__init__()
-        if age_loss not in ("mse", "l1", "smooth_l1", "dldl"):
-            raise DlabsError(f"age_loss={age_loss}: expected mse, l1, smooth_l1 or dldl")
-        self.age_loss, self.weight, self.sigma = age_loss, weight, sigma
-
-    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        gender = F.binary_cross_entropy_with_logits(out[:, 0], target[:, 0])
-        age = target[:, 1]
-        if self.age_loss == "dldl":
-            ages = torch.arange(out.shape[1] - 1, dtype=out.dtype, device=out.device)
-            q = torch.softmax(-0.5 * ((ages - age[:, None]) / self.sigma) ** 2, 1)  # a normalised Gaussian
-            logp = torch.log_softmax(out[:, 1:], 1)
-            # cross-entropy to the label distribution, plus L1 on its expectation (DLDL-v2)
-            loss = -(q * logp).sum(1).mean() + ((logp.exp() * ages).sum(1) - age).abs().mean() / AGE_SCALE
-        else:
-            fn = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}[self.age_loss]
-            loss = fn(out[:, 1] / AGE_SCALE, age / AGE_SCALE)
-        return gender + self.weight * loss
-
-
 def scores(p_female, age_pred, gender, age) -> dict[str, float]:
     from sklearn.metrics import roc_auc_score
 
@@ -169,80 +77,6 @@ def val_metrics(out, target) -> dict:
     p, age = decode(out)
     return {"gender_accuracy": ((p >= 0.5).float() == target[:, 0]).float().mean(),
             "age_mae": (age - target[:, 1]).abs().mean()}
-
-
-def load_faces(size: int) -> dict:
-    """Every labelled UTKFace face at `size` pixels, with its labels; malformed names counted."""
-    path = store.fetch("utkface", "images")
-    names, x = images.load_image_archive(path, size)
-    parsed = [parse_name(n) for n in names]
-    keep = np.array([p is not None for p in parsed])
-    labels = np.array([p for p in parsed if p is not None], dtype=np.int64).reshape(-1, 3)
-    return {"stems": [Path(n).name.split(".", 1)[0] for n, k in zip(names, keep) if k], "x": x[keep],
-            "age": labels[:, 0], "gender": labels[:, 1], "race": labels[:, 2],
-            "skipped": [Path(n).name for n, k in zip(names, keep) if not k]}
-
-
-def split_indices(d: dict) -> dict[str, np.ndarray]:
-    """Row indices of train, val and test from the committed split file."""
-    split = json.loads(SPLIT_FILE.read_text())
-    where = {s: i for i, s in enumerate(d["stems"])}
-    out = {}
-    for part in ("val", "test"):
-        missing = [s for s in split[part] if s not in where]
-        if missing:
-            raise DataError(f"{SPLIT_FILE.name}: {len(missing)} faces of the {part} split are not in the data "
-                            f"(first: {missing[0]}); the archive differs from the one the split was made for")
-        out[part] = np.array(sorted(where[s] for s in split[part]))
-    out["train"] = np.setdiff1d(np.arange(len(d["stems"])), np.concatenate([out["val"], out["test"]]))
-    return out
-
-
-def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
-    """Exact per-channel mean and standard deviation of uint8 images (..., C), in 0..1, from pixel
-    histograms: float32 sums over tens of millions of pixels stall (2**24) and give wrong values."""
-    values = np.arange(256) / 255.0
-    mean, std = [], []
-    for c in range(x.shape[-1]):
-        counts = np.bincount(x[..., c].ravel(), minlength=256) / x[..., c].size
-        m = float(counts @ values)
-        mean.append(m)
-        std.append(float(np.sqrt(counts @ (values - m) ** 2)))
-    return mean, std
-
-
-def example_photo(x: np.ndarray) -> np.ndarray:
-    """A training face on a canvas twice its size (as a face sits in a photo) that the detector finds."""
-    for img in x[:200]:
-        canvas = faces.on_canvas(img)
-        if len(faces.detect(canvas)) == 1:
-            return canvas
-    raise DataError("the face detector finds none of the first 200 training faces")
-
-
-def build_trunk(m: ModelConfig, size: int, mean, std) -> tuple[nn.Module, int]:
-    """(trunk from raw uint8 pixels to a feature vector, its width)."""
-    if m.kind == "manual_cnn":
-        layers = [Standardize(mean, std)]
-        c = 3
-        for width in (32, 64, 128, 128):  # 'valid' 3x3 convolutions, each followed by a 2x2 max-pool
-            layers += [nn.Conv2d(c, width, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
-            c = width
-        layers.append(nn.Flatten())
-        flat = nn.Sequential(*layers)(torch.zeros(1, 3, size, size)).shape[1]
-        return nn.Sequential(*layers, nn.Dropout(m.dropout), nn.Linear(flat, 512), nn.ReLU(inplace=True)), 512
-    if m.kind == "facenet":
-        layers, c = [Standardize(mean, std)], 3
-        for k, width in enumerate(m.widths):
-            for j in range(m.depth):
-                conv = _conv_bn(c, width)
-                if k == 0 and j == 0:  # stride-2 stem: a quarter of the cost at full resolution
-                    conv[0] = nn.Conv2d(c, width, 3, stride=2, padding=1, bias=False)
-                layers += conv
-                c = width
-            layers.append(nn.MaxPool2d(2))
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), c
-    raise DlabsError(f"model.kind={m.kind}: expected manual_cnn or facenet")
 
 
 MANUAL = AgeGenderConfig(
