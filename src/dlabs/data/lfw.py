@@ -39,12 +39,17 @@ def _source_side(path: Path) -> int:
     raise DataError(f"{path}: no photos in the archive")
 
 
-def load_lfw(size: int, crop: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(photo ids like 'Aaron_Eckhart_0001', person names, RGB uint8 crops (N, size, size, 3)) of
-    the central `crop` share of the mirror's 150x150 crops, resized to `size`."""
+def load_photos(size: int, crop: float = 1.0) -> tuple[list[str], np.ndarray]:
+    """(archive member names like 'lfw/Aaron_Eckhart/Aaron_Eckhart_0001.jpg', RGB uint8 photos
+    (N, size, size, 3)): the central `crop` share of the mirror's 150x150 crops, resized to `size`,
+    framed the same from either form of the archive."""
     path = store.fetch("lfw", "images")
-    crop = crop * MIRROR_SIDE / _source_side(path)  # the same framing from either form of the archive
-    names, x = images.load_image_archive(path, size, crop)
+    return images.load_image_archive(path, size, crop * MIRROR_SIDE / _source_side(path))
+
+
+def load_lfw(size: int, crop: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo ids like 'Aaron_Eckhart_0001', person names, photos) as `load_photos` gives them."""
+    names, x = load_photos(size, crop)
     ids = np.array([Path(n).stem for n in names])
     people = np.array([Path(n).parent.name for n in names])
     return ids, people, x

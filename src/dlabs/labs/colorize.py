@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from dlabs import paths
 from dlabs.config import option
 from dlabs.data import colour as C
+from dlabs.data import lfw
 from dlabs.data.images import load_image_archive, load_rgb
 from dlabs.data.store import fetch
 from dlabs.engine.trainer import TensorBatcher, TrainConfig
@@ -94,6 +95,8 @@ SMOKE = ColorizeConfig(data=DataConfig(size=32, sets=("flowers",), limit=64),
 
 def _archive(name: str) -> tuple[list[str], np.ndarray]:
     ds, role, size = SETS[name]
+    if name == "lfw":  # the face lab's reader: the mirror's framing from upstream lfw.tgz too
+        return lfw.load_photos(size)
     return load_image_archive(fetch(ds, role), size)
 
 
