@@ -74,12 +74,21 @@ def test_joint_bayesian_learns_which_directions_vary_within_a_person():
 
     assert roc_auc_score(same, jb_scores) > 0.95 > 0.7 > roc_auc_score(same, euclid)
 
+    # projected on its first principal components, the comparison keeps the directions that vary most:
+    # here where people differ (scale 3), not the 12 of small noise
+    scale, noise = np.r_[np.full(4, 3.0), np.full(12, 0.0)], np.r_[np.full(4, 0.5), np.full(12, 0.3)]
+    jb = JointBayesian(dims=4).fit(*photos(200, 5))
+    x, who = photos(300, 2)
+    a, b, c = x[0::2], x[1::2], x[1::2][np.roll(np.arange(300), 1)]
+    assert jb.basis.shape == (16, 4) and np.abs(jb.basis[:4]).sum(0).min() > 0.9
+    assert roc_auc_score(same, np.r_[jb.score(a, b), jb.score(a, c)]) > 0.95
+
 
 def test_verification_trains_one_model_per_fold_group_and_scores_every_pair():
     cfg = LAB.config("smoke", ["verification_models=2"])
     v = LAB.protocols(cfg, 0, "cpu")["verification"]
     assert "2 models" in v["protocol"] and "labeled outside data: none" in v["protocol"]
-    for name in ("model", "embedding_cosine", "eigenfaces_svm"):
+    for name in ("model", "joint_bayesian_all_dims", "embedding_cosine", "eigenfaces_svm"):
         assert len(v["fold_accuracy"][name]) == 10 and len(v["fold_threshold"][name]) == 10
     assert 0.5 < v["baselines"]["eigenfaces_svm"]["accuracy"] < 0.8  # eigenfaces-era, as the issue expects
     assert 0 < v["model"]["auc"] <= 1 and v["model"]["train_seconds"] > 0

@@ -118,24 +118,33 @@ class JointBayesian:
     identity plus a within-person variation, two Gaussians whose covariances are estimated from
     the training people's embeddings (each ridged by `ridge` times its mean variance); a pair's
     score is the log-likelihood ratio of "the same person" against "two people", up to a constant.
-    On a model's training people it learns which directions of the embedding vary within a person."""
+    On a model's training people it learns which directions of the embedding vary within a person.
+    With `dims`, the embeddings are first projected on their `dims` principal components (fitted on
+    the same training embeddings), as the paper does with its high-dimensional features."""
 
-    def __init__(self, ridge: float = 0.1):
-        self.ridge = ridge
+    def __init__(self, ridge: float = 0.1, dims: int = 0):
+        self.ridge, self.dims = ridge, dims
+
+    def _project(self, x: np.ndarray) -> np.ndarray:
+        x = x.astype(np.float64) - self.mean
+        return x if self.basis is None else x @ self.basis
 
     def fit(self, emb: np.ndarray, people: np.ndarray) -> "JointBayesian":
         emb = emb.astype(np.float64)
+        self.mean, self.basis = emb.mean(0), None
+        if 0 < self.dims < emb.shape[1]:
+            _, _, vt = np.linalg.svd(emb - self.mean, full_matrices=False)  # principal axes, largest first
+            self.basis = vt[:self.dims].T
+        emb = self._project(emb)
         names, who = np.unique(people, return_inverse=True)
         counts = np.bincount(who)
         means = np.zeros((len(names), emb.shape[1]))
         np.add.at(means, who, emb)
         means /= counts[:, None]
-        self.mean = emb.mean(0)
         several = counts[who] >= 2
         within = emb[several] - means[who[several]]
         s_eps = within.T @ within / max(several.sum() - (counts >= 2).sum(), 1)
-        centred = means - self.mean
-        s_mu = centred.T @ centred / len(names)
+        s_mu = means.T @ means / len(names)  # the projected embeddings are centred
         s_eps, s_mu = (s + self.ridge * np.trace(s) / len(s) * np.eye(len(s)) for s in (s_eps, s_mu))
         f = np.linalg.inv(s_eps)
         self.g = -np.linalg.inv(2 * s_mu + s_eps) @ s_mu @ f
@@ -144,6 +153,6 @@ class JointBayesian:
 
     def score(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Pairwise scores of rows x[i], y[i]: higher means more likely the same person."""
-        x, y = x - self.mean, y - self.mean
+        x, y = self._project(x), self._project(y)
         return (np.einsum("ij,jk,ik->i", x, self.a, x) + np.einsum("ij,jk,ik->i", y, self.a, y)
                 - 2 * np.einsum("ij,jk,ik->i", x, self.g, y))
