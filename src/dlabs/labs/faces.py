@@ -15,8 +15,8 @@ mismatched pairs; the folds are disjoint in people): `verification_models` model
 folds; each is trained without the people of its folds (but on the identification test photos of
 everyone else) and scores its folds' pairs by a joint Bayesian likelihood ratio of the embeddings'
 first principal components, fitted on its own training people; each fold's threshold is chosen on
-the other nine folds' scores.
-So no test fold's person is ever trained on: "unrestricted, labeled outside data: none".
+the other nine folds' scores. So no test fold's person is ever trained on: "unrestricted, labeled
+outside data: none".
 
 The gallery (`gallery.json` in the run folder, written atomically) holds embeddings, not photos:
 it starts with the 62 people's mean training embeddings; `dlabs faces enroll/list/remove` edit it
