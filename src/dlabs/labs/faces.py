@@ -11,12 +11,12 @@ regression on the embeddings of each person's training photos names a test photo
 (PCA 150 whitened) + RBF SVM. The model is trained on every person's photos except these test photos
 and except `calibration_people` people held out to choose the "unknown" distance threshold (and a
 Platt-scaled confidence) of the gallery. Verification, LFW View 2 (10 folds of 300 matched and 300
-mismatched pairs; the folds are disjoint in people): `verification_models` models share out the
-folds; each is trained without the people of its folds (but on the identification test photos of
-everyone else) and scores its folds' pairs by a joint Bayesian likelihood ratio of the embeddings'
-first principal components, fitted on its own training people; each fold's threshold is chosen on
-the other nine folds' scores. So no test fold's person is ever trained on: "unrestricted, labeled
-outside data: none".
+mismatched pairs; the folds are disjoint in people): one model a fold (or `verification_models` fewer,
+sharing out the folds) is trained without the people of its folds (but on the identification test
+photos of everyone else) and scores its folds' pairs by a joint Bayesian likelihood ratio of the
+embeddings' first principal components, fitted on its own training people; each fold's threshold is
+chosen on the other nine folds' scores. So no test fold's person is ever trained on:
+"unrestricted, labeled outside data: none".
 
 The gallery (`gallery.json` in the run folder, written atomically) holds embeddings, not photos:
 it starts with the 62 people's mean training embeddings; `dlabs faces enroll/list/remove` edit it
@@ -48,7 +48,7 @@ from dlabs.models.cnn import from_nhwc
 from dlabs.models.face import CosFaceLoss, FaceResNet, JointBayesian, ManualFaceCNN, embed, unit
 
 VERIFICATION = ("LFW View 2, 10 folds of 300 matched + 300 mismatched pairs, unrestricted, labeled outside data: none; "
-                "{models} models, each trained without the people of {folds} folds' pairs, score those folds by a "
+                "{models} models, each trained without the people of {folds}, score {them} by a "
                 "joint Bayesian likelihood ratio of their embeddings' first {dims} principal components, fitted on their "
                 "own training people (joint_bayesian_all_dims: of all the dimensions; embedding_cosine: the same "
                 "embeddings' cosine distance); each fold's threshold chosen on the other nine folds; mean and sd of "
@@ -96,8 +96,9 @@ class FacesConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     verification: bool = option(True, "run LFW View 2 verification in evaluate (trains more models)")
-    verification_models: int = option(5, "LFW View 2: models trained for verification (2, 5 or 10), each without "
-                                          "the people of its share of the 10 folds; more models see more people")
+    verification_models: int = option(10, "LFW View 2: models trained for verification (2, 5 or 10), each without "
+                                           "the people of its share of the 10 folds; fewer models cost less but "
+                                           "see fewer people")
 
 
 # Chosen by the accuracy on pairs of the calibration people (held out of training, in no test):
@@ -272,7 +273,10 @@ class Faces(Lab):
         scores = {name: M.fold_accuracies(d, same) for name, d in dist.items()}
         per_fold = {key: {name: s.pop(key) for name, s in scores.items()} for key in ("folds", "thresholds", "roc")}
         scores["model"]["train_seconds"] = float(sum(r["seconds"] for r in results))
-        protocol = VERIFICATION.format(models=len(jobs), folds=len(jobs[0][2]), dims=JB_DIMS)
+        share = len(jobs[0][2])
+        protocol = VERIFICATION.format(models=len(jobs), dims=JB_DIMS,
+                                       folds="its fold's pairs" if share == 1 else f"{share} folds' pairs",
+                                       them="that fold" if share == 1 else "those folds")
         return {"verification": {"protocol": protocol, "model": scores["model"],
                                  "baselines": {b: scores[b] for b in ROWS[1:]},
                                  "fold_accuracy": per_fold["folds"], "fold_threshold": per_fold["thresholds"],
