@@ -226,4 +226,3 @@ def channel_stats(x: np.ndarray) -> tuple[list[float], list[float]]:
         mean.append(m)
         std.append(float(np.sqrt(counts @ (values - m) ** 2)))
     return mean, std
-

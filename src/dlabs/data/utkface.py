@@ -94,4 +94,3 @@ def example_photo(x: np.ndarray) -> np.ndarray:
         if len(faces.detect(canvas)) == 1:
             return canvas
     raise DataError("the face detector finds none of the first 200 training faces")
-

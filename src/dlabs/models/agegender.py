@@ -10,6 +10,7 @@ from torch.nn import functional as F
 from dlabs.data.utkface import MAX_AGE
 from dlabs.errors import DlabsError
 from dlabs.models.cnn import Standardize, _conv_bn
+from dlabs.models.face import manual_face_trunk
 
 AGE_SCALE = 20.0  # years; about the spread of UTKFace ages, so the age loss weighs like the gender loss
 
@@ -65,14 +66,7 @@ class TwoHeadLoss(nn.Module):
 def build_trunk(m, size: int, mean, std) -> tuple[nn.Module, int]:
     """(trunk from raw uint8 pixels to a feature vector, its width) for the lab's model config `m`."""
     if m.kind == "manual_cnn":
-        layers = [Standardize(mean, std)]
-        c = 3
-        for width in (32, 64, 128, 128):  # 'valid' 3x3 convolutions, each followed by a 2x2 max-pool
-            layers += [nn.Conv2d(c, width, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
-            c = width
-        layers.append(nn.Flatten())
-        flat = nn.Sequential(*layers)(torch.zeros(1, 3, size, size)).shape[1]
-        return nn.Sequential(*layers, nn.Dropout(m.dropout), nn.Linear(flat, 512), nn.ReLU(inplace=True)), 512
+        return manual_face_trunk(mean, std, size, m.dropout), 512
     if m.kind == "facenet":
         layers, c = [Standardize(mean, std)], 3
         for k, width in enumerate(m.widths):
@@ -85,4 +79,3 @@ def build_trunk(m, size: int, mean, std) -> tuple[nn.Module, int]:
             layers.append(nn.MaxPool2d(2))
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), c
     raise DlabsError(f"model.kind={m.kind}: expected manual_cnn or facenet")
-

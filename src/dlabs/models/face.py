@@ -61,19 +61,24 @@ class FaceResNet(nn.Module):
         return self.embed(x) @ F.normalize(self.centres, dim=1).T
 
 
+def manual_face_trunk(mean, std, size: int, dropout: float = 0.5) -> nn.Sequential:
+    """The manual's face CNN up to its Dense-512 layer (also the agegender lab's `manual` trunk): conv
+    32-64-128-128 (3x3, 'valid') each followed by a 2x2 max-pool, flatten, dropout, Dense 512 ReLU."""
+    layers: list[nn.Module] = [Standardize(mean, std)]
+    c, side = 3, size
+    for w in (32, 64, 128, 128):
+        layers += [nn.Conv2d(c, w, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
+        c, side = w, (side - 2) // 2
+    return nn.Sequential(*layers, nn.Flatten(), nn.Dropout(dropout), nn.Linear(c * side * side, 512),
+                         nn.ReLU(inplace=True))
+
+
 class ManualFaceCNN(nn.Module):
-    """The manual's CNN: conv 32-64-128-128 (3x3, 'valid') each followed by a 2x2 max-pool,
-    flatten, dropout .5, Dense 512 ReLU, then a softmax layer over the training identities."""
+    """The manual's CNN (`manual_face_trunk`), then a softmax layer over the training identities."""
 
     def __init__(self, mean: float, std: float, size: int, n_classes: int, dropout: float = 0.5):
         super().__init__()
-        layers: list[nn.Module] = [Standardize(mean, std)]
-        c, side = 3, size
-        for w in (32, 64, 128, 128):
-            layers += [nn.Conv2d(c, w, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True)]
-            c, side = w, (side - 2) // 2
-        self.features = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(dropout),
-                                      nn.Linear(c * side * side, 512), nn.ReLU(inplace=True))
+        self.features = manual_face_trunk(mean, std, size, dropout)
         self.classify = nn.Linear(512, n_classes)
 
     def embed(self, x):
