@@ -78,7 +78,7 @@ def test_joint_bayesian_learns_which_directions_vary_within_a_person():
     # here where people differ (scale 3), not the 12 of small noise
     scale, noise = np.r_[np.full(4, 3.0), np.full(12, 0.0)], np.r_[np.full(4, 0.5), np.full(12, 0.3)]
     jb = JointBayesian(dims=4).fit(*photos(200, 5))
-    x, who = photos(300, 2)
+    x, _ = photos(300, 2)
     a, b, c = x[0::2], x[1::2], x[1::2][np.roll(np.arange(300), 1)]
     assert jb.basis.shape == (16, 4) and np.abs(jb.basis[:4]).sum(0).min() > 0.9
     assert roc_auc_score(same, np.r_[jb.score(a, b), jb.score(a, c)]) > 0.95

@@ -385,7 +385,8 @@ def _verification_model(job) -> dict:
     outside = np.flatnonzero(~np.isin(raw["people"], list(held_out)))
     pca = _pca(seed).fit(grey(raw["x"][np.random.default_rng(seed).permutation(outside)[:5000]]))
     train = embed(model, raw["x"][raw["train"]]), raw["people"][raw["train"]]
-    jb = {"model": JointBayesian(JB_RIDGE, JB_DIMS).fit(*train), "joint_bayesian_all_dims": JointBayesian(JB_RIDGE).fit(*train)}
+    jb = {"model": JointBayesian(JB_RIDGE, JB_DIMS).fit(*train),
+          "joint_bayesian_all_dims": JointBayesian(JB_RIDGE).fit(*train)}
     out = {name: [] for name in ROWS} | {"seconds": seconds}
     for k in group:
         a, b = ([where[p[i]] for p in folds[k]] for i in (0, 1))
