@@ -142,6 +142,17 @@ def test_augment_shifts_flips_and_erases_whole_batches():
     assert not ImageAugment(AugmentConfig())
 
 
+def test_augment_rotates_and_zooms_about_the_centre():
+    x = torch.zeros(32, 3, 21, 21, dtype=torch.uint8)
+    x[:, :, 10, 2:19] = 200  # a horizontal bar through the centre
+    still, = ImageAugment(AugmentConfig(rotate=1e-9))((x,))
+    assert still.dtype == torch.float32 and torch.allclose(still, x.float(), atol=1e-3)
+    torch.manual_seed(0)
+    turned, = ImageAugment(AugmentConfig(rotate=60, scale=0.2))((x,))
+    assert turned[:, :, 10, 10].min() > 100  # the centre stays put
+    assert turned[:, :, 10, 2:19].mean() < 150  # the bar's ends left the row
+    assert (turned[:, :, :10].sum((1, 2, 3)) > 0).float().mean() > 0.8  # and one of them went above it
+
 def test_test_time_shifts_move_the_image_and_fill_with_background():
     from dlabs.data.augment import shifted
 

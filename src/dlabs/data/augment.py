@@ -22,6 +22,8 @@ class AugmentConfig:
     flip: bool = option(False, "random horizontal flips (clothing, not digits)")
     erase: int = option(0, "side of a square of background pasted at a random place (cutout); 0 = off")
     erase_p: float = option(0.5, "probability of the cutout per image")
+    rotate: float = option(0.0, "random rotation by up to this many degrees each way, about the centre; 0 = off")
+    scale: float = option(0.0, "random zoom by a factor within 1 +- this; 0 = off")
 
 
 class ImageAugment:
@@ -29,12 +31,20 @@ class ImageAugment:
         self.cfg = cfg
 
     def __bool__(self) -> bool:
-        return bool(self.cfg.shift or self.cfg.flip or self.cfg.erase)
+        return bool(self.cfg.shift or self.cfg.flip or self.cfg.erase or self.cfg.rotate or self.cfg.scale)
 
     def __call__(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         x, *rest = batch
         n, c, h, w = x.shape
         dev = x.device
+        if self.cfg.rotate or self.cfg.scale:  # one affine resampling (float pixels out; background 0)
+            angle = (torch.rand(n, device=dev) * 2 - 1) * (self.cfg.rotate * torch.pi / 180)
+            zoom = 1 + (torch.rand(n, device=dev) * 2 - 1) * self.cfg.scale
+            cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+            zero = torch.zeros_like(cos)
+            theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+            grid = F.affine_grid(theta, (n, c, h, w), align_corners=False)
+            x = F.grid_sample(x.float(), grid, align_corners=False)
         if self.cfg.shift:
             s = self.cfg.shift
             padded = F.pad(x, (s, s, s, s))
