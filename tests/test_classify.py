@@ -153,6 +153,7 @@ def test_augment_rotates_and_zooms_about_the_centre():
     assert turned[:, :, 10, 2:19].mean() < 150  # the bar's ends left the row
     assert (turned[:, :, :10].sum((1, 2, 3)) > 0).float().mean() > 0.8  # and one of them went above it
 
+
 def test_test_time_shifts_move_the_image_and_fill_with_background():
     from dlabs.data.augment import shifted
 
