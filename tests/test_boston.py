@@ -128,8 +128,32 @@ def test_packed_trees_predict_exactly_like_scikit_learn():
     np.testing.assert_allclose(predict_boosting(pack_boosting(est), x[400:]), est.predict(x[400:]), atol=1e-9)
 
 
+def test_packed_gp_predicts_like_scikit_learn():
+    import numpy as np
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    from dlabs.data import tabular
+    from dlabs.models.gp import pack_gp, predict_gp
+
+    x, y, _, _ = tabular.load_boston()
+    x = tabular.Scaler.fit(x[:300]).transform(x)
+    kernel = ConstantKernel(2.0) * Matern(np.linspace(1, 5, 13), nu=1.5) + WhiteKernel(0.1)
+    gp = GaussianProcessRegressor(kernel, optimizer=None).fit(x[:300], (y[:300] - 22) / 9)
+    np.testing.assert_allclose(predict_gp(pack_gp(gp, 22, 9), x[400:]), gp.predict(x[400:]) * 9 + 22, atol=1e-8)
+
+
 def test_blend_run_round_trips_through_the_run_folder(tmp_path):
-    run = api.train("boston", "smoke", ["model.blend_trees=0.5", "cv_folds=0"], "cpu", runs=tmp_path, progress=False)
+    run = api.train("boston", "smoke", ["model.blend_trees=0.3", "model.blend_gp=0.3", "cv_folds=0"], "cpu",
+                    runs=tmp_path, progress=False)
     m = api.evaluate(run, protocols=False)
     again = api.predict("boston", [json.dumps(FIRST_ROW)], run)
-    assert m["model"]["rmse"] < 4.8 and again[0]["MEDV"] > 0  # the trees carry a weak network past linear
+    # the trees and the GP carry a weak network past linear regression (4.82)
+    assert m["model"]["rmse"] < 4.5 and again[0]["MEDV"] > 0
+    assert m["train_seconds"] > run.history()["seconds"].iloc[-1]  # the blend's fits are counted
+
+
+def test_blend_weights_must_add_up_to_at_most_one(tmp_path):
+    with pytest.raises(DlabsError, match="add up to at most 1"):
+        api.train("boston", "smoke", ["model.blend_trees=0.6", "model.blend_gp=0.6"], "cpu", runs=tmp_path,
+                  progress=False)

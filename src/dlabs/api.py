@@ -170,8 +170,8 @@ def train(lab: str = "", preset: str = "best", overrides=(), device: str = "auto
     run.save_weights(model.cpu())
     run.save_history(history)
     env = run.read_json("env.json")
-    env.update(train_seconds=history[-1]["seconds"] if history else 0.0, epochs_run=len(history),
-               finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    trained = (history[-1]["seconds"] if history else 0.0) + data.info.get("fit_seconds", 0.0)
+    env.update(train_seconds=trained, epochs_run=len(history), finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
     run.write_json("env.json", env)
     run.file("checkpoint.pt").unlink(missing_ok=True)
     log.info("trained %s in %.1fs: %s", run.id, env["train_seconds"], run.path)

@@ -24,7 +24,9 @@ class Prepared:
     val: Any | None  # taken from the training split only, for early stopping
     test: Any  # the protocol's test split: never used for training or model choice
     state: dict  # fitted preprocessing (JSON values and NumPy arrays), saved with the model
-    info: dict = field(default_factory=dict)  # counts and notes for the report
+    # counts and notes for the report; "fit_seconds": time prepare spent fitting parts of the model
+    # (a boston blend's trees and Gaussian process), counted in the run's train_seconds
+    info: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)  # lab-specific arrays (baselines, plots)
 
 
