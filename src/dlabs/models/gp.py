@@ -1,9 +1,9 @@
 """Gaussian-process regression stored as plain arrays.
 
-scikit-learn fits the kernel's hyperparameters (a Matern 3/2 kernel with one length scale per
-feature, plus white noise) by maximum likelihood (`fit_gp`); `pack_gp` keeps what the predictive mean needs
-(the fitting rows, their weights, the length scales) as NumPy arrays for safetensors, and
-`predict_gp` evaluates it, matching scikit-learn's own prediction. A GP costs the cube of its
+`fit_gp` lets scikit-learn fit the kernel's hyperparameters by maximum likelihood: a Matern 3/2
+kernel with one length scale per feature, plus white noise. `pack_gp` keeps what the predictive
+mean needs (the fitting rows, their weights, the length scales) as NumPy arrays for safetensors,
+and `predict_gp` evaluates it, matching scikit-learn's own prediction. A GP costs the cube of its
 rows, so at most `max_rows` rows (a seeded sample) are fitted.
 """
 
@@ -16,7 +16,8 @@ import numpy as np
 SQRT3 = np.sqrt(3.0)
 
 
-def fit_gp(x: np.ndarray, y: np.ndarray, seed: int, max_rows: int = 1500, prefix: str = "gp") -> dict[str, np.ndarray]:
+def fit_gp(x: np.ndarray, y: np.ndarray, seed: int, max_rows: int = 1500,
+           prefix: str = "gp") -> dict[str, np.ndarray]:
     """Arrays of a GP fitted on features `x` (standardised by the caller) and targets `y`."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
