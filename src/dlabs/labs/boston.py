@@ -175,16 +175,17 @@ class Boston(Lab):
 
     def _predict_raw(self, model, state: dict, x: np.ndarray) -> np.ndarray:
         xs, ys = tabular.Scaler.from_state(state, "x"), tabular.Scaler.from_state(state, "y")
+        xz = xs.transform(x)
         model.eval()
         with torch.inference_mode():
-            z = model(torch.tensor(xs.transform(x), dtype=torch.float32, device=next(model.parameters()).device))
+            z = model(torch.tensor(xz, dtype=torch.float32, device=next(model.parameters()).device))
         pred = ys.inverse(z.float().cpu().numpy()[:, 0])
         trees, gp = float(state.get("blend_trees", 0.0)), float(state.get("blend_gp", 0.0))
         out = (1 - trees - gp) * pred
         if trees > 0:
             out += trees * predict_boosting(state, x)
         if gp > 0:
-            out += gp * np.exp(predict_gp(state, xs.transform(x)))
+            out += gp * np.exp(predict_gp(state, xz))
         return out
 
     def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:

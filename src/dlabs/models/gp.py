@@ -46,9 +46,10 @@ def pack_gp(gp, mean: float = 0.0, sd: float = 1.0, prefix: str = "gp") -> dict[
 
 def predict_gp(state: dict, x: np.ndarray, prefix: str = "gp") -> np.ndarray:
     """The GP's predictive mean at rows `x` (standardised like the fitting rows)."""
+    from scipy.spatial.distance import cdist
+
     length = state[f"{prefix}_length"]
     constant, mean, sd = state[f"{prefix}_scalars"]
-    a, b = np.asarray(x, np.float64) / length, state[f"{prefix}_x"] / length
-    r = np.sqrt(np.maximum((a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2 * a @ b.T, 0.0))
+    r = cdist(np.asarray(x, np.float64) / length, state[f"{prefix}_x"] / length)
     k = constant * (1 + SQRT3 * r) * np.exp(-SQRT3 * r)
     return mean + sd * (k @ state[f"{prefix}_alpha"])
