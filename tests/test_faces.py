@@ -147,6 +147,28 @@ def test_enroll_then_identify_held_out_photos(run, photos):
     assert "nearest:" in LAB.format(preds)
 
 
+def test_an_ensemble_of_framings_trains_reloads_and_identifies(photos, tmp_path):
+    # best's kind of model, small: two networks on different central shares of a 64-px crop, trained as one
+    import torch
+
+    from dlabs.models.face import CosFaceLoss, FaceEnsemble
+
+    sets = ["model.views=1.0,0.875", "model.side=48", "train.epochs=6", "verification=false"]
+    run_ = api.train("faces", "smoke", sets, runs=tmp_path, progress=False)
+    _, cfg, state, model = api.load(str(run_.path))
+    assert isinstance(model, FaceEnsemble) and len(model.members) == 2
+    x = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
+    out, y, loss = model(x), torch.arange(4), CosFaceLoss(30, 0.1)
+    assert out.shape == (2, 4, len(state["classes"])) and model.embed(x).shape == (4, 64)
+    assert torch.isclose(loss(out, y), loss(out[0], y) + loss(out[1], y))  # one loss a member, added up
+    queries = [q for p in PEOPLE for q in photos[p][4:]]
+    preds = api.predict("faces", queries, str(run_.path))  # against the 62 people's mean training embeddings
+    right = [pr["top"][0]["label"].replace(" ", "_") == p for p in PEOPLE for pr in preds if p in pr["input"]]
+    assert len(right) == len(queries) and np.mean(right) >= 0.5, preds
+    with pytest.raises(DlabsError, match="model.views"):
+        LAB.build_model(LAB.config("smoke", ["model.views=0,1"]), state)
+
+
 def test_bad_photos_are_one_line_errors(run, tmp_path):
     run_, _ = run
     street = MIRROR / "colorize" / "bw_samples" / "1890CliffHouseSF.jpg"

@@ -4,7 +4,8 @@ Both networks expose `embed(x)`, an L2-normalised face embedding (the same perso
 close together), and `forward(x)`, scores over the training identities for the loss. `FaceResNet`
 is trained with a CosFace margin (`CosFaceLoss`): its forward gives the cosine between the
 embedding and one learned centre per identity. `ManualFaceCNN` is the manual's classifier; its
-penultimate Dense-512 layer is its embedding.
+penultimate Dense-512 layer is its embedding. `FaceEnsemble` trains several `FaceResNet`s on
+different framings of the same crop and joins their embeddings.
 """
 
 from __future__ import annotations
@@ -61,6 +62,32 @@ class FaceResNet(nn.Module):
         return self.embed(x) @ F.normalize(self.centres, dim=1).T
 
 
+class FaceEnsemble(nn.Module):
+    """Networks trained side by side, each on its own central share (`views`) of the crop, resized to
+    `side` pixels: tighter and wider framings err on different pairs. The embedding is the members'
+    unit embeddings joined (and normalised again); `forward` stacks their scores, (members, N,
+    classes), and `CosFaceLoss` adds up one loss a member."""
+
+    def __init__(self, members: list[nn.Module], views: tuple[float, ...], side: int):
+        super().__init__()
+        self.members, self.views, self.side = nn.ModuleList(members), tuple(views), side
+
+    def _view(self, x: torch.Tensor, share: float) -> torch.Tensor:
+        n = x.shape[-1]
+        k = round(n * share)
+        o = (n - k) // 2
+        x = x[..., o:o + k, o:o + k]
+        if k == self.side:
+            return x
+        return F.interpolate(x.float(), size=self.side, mode="bilinear", antialias=True, align_corners=False)
+
+    def embed(self, x):
+        return F.normalize(torch.cat([m.embed(self._view(x, s)) for m, s in zip(self.members, self.views)], 1), dim=1)
+
+    def forward(self, x):
+        return torch.stack([m(self._view(x, s)) for m, s in zip(self.members, self.views)])
+
+
 def manual_face_trunk(mean, std, size: int, dropout: float = 0.5) -> nn.Sequential:
     """The manual's face CNN up to its Dense-512 layer (also the agegender lab's `manual` trunk): conv
     32-64-128-128 (3x3, 'valid') each followed by a 2x2 max-pool, flatten, dropout, Dense 512 ReLU."""
@@ -90,13 +117,16 @@ class ManualFaceCNN(nn.Module):
 
 class CosFaceLoss(nn.Module):
     """Cross-entropy on `scale` * (cosine - `margin` at the true class) (Wang et al., CosFace 2018).
-    With margin 0 and scale 1 it is the plain cross-entropy of a classifier's logits."""
+    With margin 0 and scale 1 it is the plain cross-entropy of a classifier's logits. Scores of an
+    ensemble's members, (members, N, classes), give the sum of their losses."""
 
     def __init__(self, scale: float = 30.0, margin: float = 0.35):
         super().__init__()
         self.scale, self.margin = scale, margin
 
     def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if out.dim() == 3:
+            return sum(self(o, target) for o in out)
         if self.margin:
             out = out - self.margin * F.one_hot(target, out.shape[1]).to(out.dtype)
         return F.cross_entropy(self.scale * out, target)
