@@ -40,6 +40,12 @@ def test_tiny_model_learns():
     assert history[-1]["val_loss"] < 0.1 * history[0]["val_loss"]
 
 
+def test_amp_on_cpu_learns():
+    """bfloat16 autocast where the CPU has it natively (a float32 run elsewhere): still learns."""
+    _, history = _fit(TrainConfig(epochs=30, lr=1e-2, amp=True))
+    assert history[-1]["val_loss"] < 0.1 * history[0]["val_loss"]
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     cfg = TrainConfig(epochs=8, lr=1e-2, schedule="cosine", batch_size=16)
     full_model, full = _fit(cfg)

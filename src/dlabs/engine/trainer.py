@@ -43,7 +43,8 @@ class TrainConfig:
     restore_best: bool = option(True, "end with the weights of the best epoch by `monitor` (needs a validation set)")
     grad_clip: float = option(0.0, "clip the gradient norm to this value; 0 = off")
     max_seconds: float = option(0.0, "stop after the epoch that passes this wall-clock budget; 0 = no budget")
-    amp: bool = option(False, "bfloat16 autocast on CUDA (ignored on CPU)")
+    amp: bool = option(False, "bfloat16 autocast on CUDA, and on CPUs with native bfloat16 (AVX512-BF16 or AMX; "
+                              "ignored on others, where it would be slower)")
     fused: bool = option(False, "fused Adam/AdamW kernels on CPU and CUDA: the same algorithm, faster, "
                                 "rounding differs slightly from the default implementation")
     threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core). "
@@ -97,6 +98,11 @@ def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     raise DlabsError(f"train.schedule={cfg.schedule}: expected none, cosine, onecycle or plateau")
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (elsewhere CPU autocast emulates it, slower than float32)."""
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
@@ -125,7 +131,7 @@ class Trainer:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)
 
     def _autocast(self):
-        enabled = self.cfg.amp and self.device.type == "cuda"
+        enabled = self.cfg.amp and (self.device.type == "cuda" or self.device.type == "cpu" and native_bf16())
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     @torch.inference_mode()
