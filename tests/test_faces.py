@@ -16,7 +16,7 @@ from dlabs.data import images, lfw, store
 from dlabs.data.faces import detect
 from dlabs.errors import DataError, DlabsError, InputError
 from dlabs.labs import _gallery, get_lab
-from dlabs.models.face import JointBayesian
+from dlabs.models.face import JointBayesian, unit
 
 pytestmark = needs_data("lfw")
 LAB = get_lab("faces")
@@ -82,6 +82,17 @@ def test_joint_bayesian_learns_which_directions_vary_within_a_person():
     a, b, c = x[0::2], x[1::2], x[1::2][np.roll(np.arange(300), 1)]
     assert jb.basis.shape == (16, 4) and np.abs(jb.basis[:4]).sum(0).min() > 0.9
     assert roc_auc_score(same, np.r_[jb.score(a, b), jb.score(a, c)]) > 0.95
+
+
+def test_joint_bayesian_of_an_ensemble_adds_up_one_comparison_a_member():
+    rng = np.random.default_rng(1)
+    who = np.repeat(np.arange(50), 4)
+    parts = [unit(rng.normal(size=(50, 8))[who] + 0.5 * rng.normal(size=(200, 8))) for _ in range(2)]
+    joined = unit(np.hstack(parts))  # as an ensemble's embedding: each member's block a unit vector, made unit again
+    jb = JointBayesian(dims=4, blocks=2).fit(joined, who)
+    alone = [JointBayesian(dims=4).fit(e, who) for e in parts]
+    i, j = np.arange(0, 200, 2), np.arange(1, 200, 2)
+    assert np.allclose(jb.score(joined[i], joined[j]), sum(a.score(e[i], e[j]) for a, e in zip(alone, parts)))
 
 
 def test_verification_trains_one_model_per_fold_group_and_scores_every_pair():

@@ -155,16 +155,22 @@ class JointBayesian:
     score is the log-likelihood ratio of "the same person" against "two people", up to a constant.
     On a model's training people it learns which directions of the embedding vary within a person.
     With `dims`, the embeddings are first projected on their `dims` principal components (fitted on
-    the same training embeddings), as the paper does with its high-dimensional features."""
+    the same training embeddings), as the paper does with its high-dimensional features. With
+    `blocks`, the embedding is an ensemble's members' embeddings joined: each member's block (made
+    unit again) gets a comparison of its own, on its own `dims` components, and their scores add up."""
 
-    def __init__(self, ridge: float = 0.1, dims: int = 0):
-        self.ridge, self.dims = ridge, dims
+    def __init__(self, ridge: float = 0.1, dims: int = 0, blocks: int = 1):
+        self.ridge, self.dims, self.blocks = ridge, dims, blocks
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float64) - self.mean
         return x if self.basis is None else x @ self.basis
 
     def fit(self, emb: np.ndarray, people: np.ndarray) -> "JointBayesian":
+        if self.blocks > 1:
+            self.parts = [JointBayesian(self.ridge, self.dims).fit(unit(b), people)
+                          for b in np.split(emb, self.blocks, axis=1)]
+            return self
         emb = emb.astype(np.float64)
         self.mean, self.basis = emb.mean(0), None
         if 0 < self.dims < emb.shape[1]:
@@ -188,6 +194,9 @@ class JointBayesian:
 
     def score(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Pairwise scores of rows x[i], y[i]: higher means more likely the same person."""
+        if self.blocks > 1:
+            return sum(jb.score(unit(a), unit(b)) for jb, a, b in
+                       zip(self.parts, np.split(x, self.blocks, axis=1), np.split(y, self.blocks, axis=1)))
         x, y = self._project(x), self._project(y)
         return (np.einsum("ij,jk,ik->i", x, self.a, x) + np.einsum("ij,jk,ik->i", y, self.a, y)
                 - 2 * np.einsum("ij,jk,ik->i", x, self.g, y))
