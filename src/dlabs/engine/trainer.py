@@ -117,6 +117,7 @@ class Trainer:
                  checkpoint: str | Path | None = None, progress: bool | None = None):
         self.cfg = cfg
         self.device = torch.device(device)
+        self.amp = cfg.amp and (self.device.type == "cuda" or self.device.type == "cpu" and native_bf16())
         self.seed = seed
         self.transform = transform  # applied to each training batch on the device (augmentation)
         self.checkpoint = Path(checkpoint) if checkpoint else None
@@ -131,8 +132,7 @@ class Trainer:
         return tuple(t.to(self.device, non_blocking=True) for t in batch)
 
     def _autocast(self):
-        enabled = self.cfg.amp and (self.device.type == "cuda" or self.device.type == "cpu" and native_bf16())
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
     @torch.inference_mode()
     def predict(self, model: nn.Module, data, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:

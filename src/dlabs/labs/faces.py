@@ -129,7 +129,7 @@ class FacesConfig:
 # On a later, faster machine (the pair in 599 s: 0.908 / 0.918 there) a third network fitted the budget: a 64-px
 # crop-0.8 input, its whole, central 56 px and central 48 px (crops 0.8, 0.7, 0.6) each seen at 48 px, 0.914 /
 # 0.922 in 935 s (on the slower machine about 1900 s: max_seconds would stop it an epoch or two early).
-# bfloat16 autocast (train.amp, on CPUs with AVX512-BF16 or AMX) trains it 1.7 times as fast, 560 s, at the same
+# bfloat16 autocast (train.amp, on CPUs with AVX512-BF16 or AMX) trains it 1.7 times as fast, 544 s, at the same
 # figures: 0.912 / 0.924 (joint Bayesian a network, above: 0.926 against 0.929). 48 epochs with it, in 748 s, gave
 # no more: 0.913 / 0.913 (0.926).
 BEST = FacesConfig(
@@ -417,7 +417,7 @@ def _verification_model(job) -> dict:
     outside = np.flatnonzero(~np.isin(raw["people"], list(held_out)))
     pca = _pca(seed).fit(grey(raw["x"][np.random.default_rng(seed).permutation(outside)[:5000]]))
     train = embed(model, raw["x"][raw["train"]]), raw["people"][raw["train"]]
-    members = len(cfg.model.views) if cfg.model.kind == "resnet" else 1
+    members = len(model.members) if isinstance(model, FaceEnsemble) else 1
     jb = {"model": JointBayesian(JB_RIDGE, JB_DIMS, members).fit(*train),
           "joint_bayesian_all_dims": JointBayesian(JB_RIDGE).fit(*train)}
     out = {name: [] for name in ROWS} | {"seconds": seconds}
