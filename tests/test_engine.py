@@ -10,7 +10,7 @@ from torch import nn
 
 from dlabs import config
 from dlabs.engine.device import pick_device, set_seed
-from dlabs.engine.trainer import TensorBatcher, TrainConfig, Trainer
+from dlabs.engine.trainer import TensorBatcher, TrainConfig, fit
 from dlabs.errors import DlabsError
 
 
@@ -24,14 +24,15 @@ def _data(n=256, seed=0):
 def _fit(cfg, checkpoint=None, resume=False, stop_after=None):
     set_seed(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 1))
-    trainer = Trainer(cfg, "cpu", seed=0, checkpoint=checkpoint, progress=False)
+    callbacks = {}
     if stop_after:
-        def interrupt(t, row):
+        def interrupt(row):
             if row["epoch"] == stop_after:
                 raise KeyboardInterrupt
-        trainer.add_callback("on_epoch_end", interrupt)
+        callbacks["on_epoch_end"] = [interrupt]
     train, val = _data()
-    history = trainer.fit(model, train, val, loss_fn=nn.MSELoss(), resume=resume)
+    history = fit(model, train, val, cfg=cfg, loss_fn=nn.MSELoss(), seed=0, checkpoint=checkpoint, resume=resume,
+                  progress=False, callbacks=callbacks)
     return model, history
 
 
@@ -101,3 +102,13 @@ def test_config_overrides_are_strict():
     with pytest.raises(DlabsError, match="is a section"):
         config.override(Outer(), ["train=1"])
     assert config.from_dict(Outer, config.to_dict(cfg)) == cfg
+
+
+def test_fit_logs_a_line_per_epoch(caplog):
+    """What `dlabs -v` shows on standard error, terminal or not."""
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="dlabs.engine.trainer"):
+        _fit(TrainConfig(epochs=3, lr=1e-2))
+    lines = [r.getMessage() for r in caplog.records if " epoch " in r.getMessage()]
+    assert len(lines) == 3 and "epoch 3/3" in lines[-1] and "val_loss" in lines[-1]

@@ -124,3 +124,27 @@ def most_confused(y: np.ndarray, pred: np.ndarray, labels: list[str], n: int = 1
     pairs, counts = np.unique(np.stack([y, pred], 1)[y != pred], axis=0, return_counts=True)
     order = np.argsort(-counts)[:n]
     return [{"true": labels[pairs[i, 0]], "predicted": labels[pairs[i, 1]], "count": int(counts[i])} for i in order]
+
+
+LOWER_IS_BETTER = {"rmse", "mae", "mape", "loss", "age_mae", "backtest_rmse", "eer"}
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """Whether `a` is a better value of `metric` than `b`."""
+    return a < b if metric in LOWER_IS_BETTER or metric.endswith(("_rmse", "_mae")) else a > b
+
+
+def verdict(metric: str, model: dict, baselines: dict) -> list[str]:
+    """Plain sentences: does the model beat each baseline on the headline metric?"""
+    out = []
+    if metric not in model:
+        return out
+    for name, b in baselines.items():
+        other = b["metrics"].get(metric)
+        if other is None:
+            continue
+        wins = better(metric, model[metric], other)
+        word = "beats" if wins else "does NOT beat"
+        by = f", {abs(model[metric] - other) / abs(other):.1%} {'better' if wins else 'worse'}" if other else ""
+        out.append(f"the model {word} {name} on {metric} ({model[metric]:.4g} vs {other:.4g}{by})")
+    return out

@@ -95,7 +95,7 @@ class Run:
             return json.loads((self.path / name).read_text())
         except FileNotFoundError:
             raise DlabsError(f"{self.path}: missing {name}") from None
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise DlabsError(f"{self.path / name}: not valid JSON ({e})") from None
 
     # weights and preprocessing state --------------------------------------------------------
@@ -103,8 +103,12 @@ class Run:
         from safetensors.torch import save_model
 
         tmp = self.path / ".model.safetensors.tmp"
-        save_model(model, str(tmp))
-        os.replace(tmp, self.path / "model.safetensors")
+        try:
+            save_model(model, str(tmp))
+            os.replace(tmp, self.path / "model.safetensors")
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise paths.write_error(self.path / "model.safetensors", e) from None
 
     def load_weights(self, model) -> None:
         from safetensors.torch import load_model
@@ -112,7 +116,10 @@ class Run:
         if not self.exists("model.safetensors"):
             raise DlabsError(f"{self.path}: no model.safetensors (training did not finish; "
                              f"resume with: dlabs train --resume {self.path})")
-        load_model(model, str(self.path / "model.safetensors"), device="cpu")
+        try:
+            load_model(model, str(self.path / "model.safetensors"), device="cpu")
+        except Exception as e:  # safetensors' header errors, a shape or key mismatch: never unpickled
+            raise _unreadable(self.path / "model.safetensors", e) from None
 
     def save_state(self, state: dict) -> None:
         """Preprocessing state: NumPy arrays go to safetensors, everything else to JSON."""
@@ -128,7 +135,10 @@ class Run:
 
         state = self.read_json("state.json")
         if self.exists("state.safetensors"):
-            state.update(load((self.path / "state.safetensors").read_bytes()))
+            try:
+                state.update(load((self.path / "state.safetensors").read_bytes()))
+            except Exception as e:
+                raise _unreadable(self.path / "state.safetensors", e) from None
         return state
 
     def save_history(self, history: list[dict]) -> None:
@@ -145,6 +155,12 @@ class Run:
         d = self.path / "plots"
         d.mkdir(exist_ok=True)
         return d
+
+
+def _unreadable(path: Path, e: Exception) -> DlabsError:
+    first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:160]
+    return DlabsError(f"{path}: not a readable {path.name} of this run ({first}); the file is damaged or from "
+                      "another model: copy the run folder again or train a new run")
 
 
 def runs_of(lab: str, runs: str | Path | None = None) -> list[Run]:

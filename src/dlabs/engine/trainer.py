@@ -1,11 +1,15 @@
-"""The one training loop.
+"""The one training loop, behind one function: `fit`.
 
-`Trainer.fit` trains any `nn.Module` on any batcher (an object with ``len()`` and
+`fit` trains any `nn.Module` on any batcher (an object with ``len()`` and
 ``batch(indices) -> tuple of tensors``, the last tensor being the target): it shuffles with its
 own seeded generator, steps the optimizer and the learning-rate schedule, validates every epoch,
-stops early, restores the best weights, and writes an atomic checkpoint after every epoch that
-holds everything needed to resume bit-for-bit on CPU (weights, optimizer, schedule, RNG states,
-history). It is extended through named callbacks, never by copying it.
+stops early, restores the best weights, logs a line per epoch, and writes an atomic checkpoint
+after every epoch that holds everything needed to resume bit-for-bit on CPU (weights,
+optimizer, schedule, RNG states, history). Every training in dlabs goes through it: a run's
+model, cross-validation folds, backtests and verification models alike. Started by torchrun,
+each rank trains on its share of every global batch of the same seeded permutation, in
+`DistributedDataParallel` (`dlabs.engine.distributed`). It is extended through named callbacks,
+never by copying it.
 """
 
 from __future__ import annotations
@@ -15,144 +19,128 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from dlabs.config import option
+from dlabs.engine import distributed
+from dlabs.engine.batching import ON_DEVICE_BYTES, TensorBatcher, _Shard
+from dlabs.engine.optim import _optimizer, _scheduler, amp_dtype, native_bf16, use_amp
+from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DlabsError
+from dlabs.paths import write_error
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = option(10, "passes over the training data")
-    batch_size: int = option(32, "examples per optimizer step")
-    lr: float = option(1e-3, "learning rate (the peak rate for onecycle)")
-    optimizer: str = option("adam", "adam | adamw | rmsprop | sgd")
-    weight_decay: float = option(0.0, "L2 penalty (decoupled for adamw)")
-    momentum: float = option(0.9, "momentum for sgd")
-    schedule: str = option("none", "learning-rate schedule: none | cosine | onecycle | plateau")
-    patience: int = option(0, "early stopping: epochs without improvement of `monitor` before stopping; 0 = off")
-    monitor: str = option("val_loss", "history column watched by early stopping, plateau and best-weights")
-    mode: str = option("min", "min | max: whether a smaller or larger `monitor` is better")
-    restore_best: bool = option(True, "end with the weights of the best epoch by `monitor` (needs a validation set)")
-    grad_clip: float = option(0.0, "clip the gradient norm to this value; 0 = off")
-    max_seconds: float = option(0.0, "stop after the epoch that passes this wall-clock budget; 0 = no budget")
-    amp: bool = option(False, "bfloat16 autocast on CUDA, and on CPUs with native bfloat16 (AVX512-BF16 or AMX; "
-                              "ignored on others, where it would be slower)")
-    fused: bool = option(False, "fused Adam/AdamW kernels on CPU and CUDA: the same algorithm, faster, "
-                                "rounding differs slightly from the default implementation")
-    threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core). "
-                             "Small models run faster on 1, and a busy CPU makes several threads stall")
-
-
-class TensorBatcher:
-    """Batches from tensors held in memory (the last tensor is the target)."""
-
-    def __init__(self, *tensors: torch.Tensor):
-        if len({len(t) for t in tensors}) != 1:
-            raise ValueError("tensors differ in length")
-        self.tensors = tensors
-
-    def __len__(self) -> int:
-        return len(self.tensors[0])
-
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(t[idx] for t in self.tensors)
-
-
-def _optimizer(cfg: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
-    # the fused Adam kernels update all parameters in one pass (the manual's Fashion CNN: 2,677
-    # against 2,483 images/s on 2 CPU cores); MPS and other devices keep the default
-    fused = {"fused": True} if cfg.fused and device.type in ("cpu", "cuda") else {}
-    kinds = {
-        "adam": lambda: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused),
-        "adamw": lambda: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused),
-        # Keras' RMSprop: rho 0.9, eps 1e-7 (PyTorch defaults differ: alpha .99, eps 1e-8)
-        "rmsprop": lambda: torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7,
-                                               weight_decay=cfg.weight_decay),
-        "sgd": lambda: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                       weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0),
-    }
-    if cfg.optimizer not in kinds:
-        raise DlabsError(f"train.optimizer={cfg.optimizer}: expected one of {', '.join(kinds)}")
-    return kinds[cfg.optimizer]()
-
-
-def _scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
-    total = max(1, cfg.epochs * steps_per_epoch)
-    if cfg.schedule == "none":
-        return None
-    if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
-    if cfg.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=cfg.mode, factor=0.5,
-                                                          patience=max(1, cfg.patience // 3))
-    raise DlabsError(f"train.schedule={cfg.schedule}: expected none, cosine, onecycle or plateau")
-
-
-def native_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (elsewhere CPU autocast emulates it, slower than float32)."""
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+__all__ = ["fit", "predict", "TensorBatcher", "TrainConfig", "use_amp", "amp_dtype", "native_bf16"]
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except OSError as e:  # a full disk: the previous checkpoint stays as it was
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, e) from None
 
 
-class Trainer:
-    """Trains a model; see the module docstring. Callbacks: ``on_epoch_end(trainer, row)``."""
+@torch.inference_mode()
+def predict(model: nn.Module, data, device: torch.device | str = "cpu", amp: bool = False,
+            batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Outputs and targets of `model` over a whole batcher, in order, on the CPU."""
+    device = torch.device(device)
+    model.eval()
+    outs, targets = [], []
+    for start in range(0, len(data), batch_size):
+        batch = tuple(t.to(device, non_blocking=True)
+                      for t in data.batch(torch.arange(start, min(start + batch_size, len(data)))))
+        with torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
+            out = model(*batch[:-1])
+        outs.append(out.float().cpu())
+        targets.append(batch[-1].cpu())
+    return torch.cat(outs), torch.cat(targets)
 
-    def __init__(self, cfg: TrainConfig, device: torch.device | str = "cpu", seed: int = 0,
-                 transform: Callable[[tuple], tuple] | None = None,
-                 checkpoint: str | Path | None = None, progress: bool | None = None):
+
+def fit(model: nn.Module, train, val=None, *, cfg: TrainConfig, loss_fn: Callable,
+        metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict] | None = None,
+        device: torch.device | str = "cpu", seed: int = 0, transform: Callable[[tuple], tuple] | None = None,
+        checkpoint: str | Path | None = None, resume: bool = False, progress: bool | None = None,
+        callbacks: dict[str, list[Callable]] | None = None, desc: str = "train") -> list[dict]:
+    """Train `model` in place (see the module docstring) and return its per-epoch history.
+
+    `transform` is applied to each training batch on the device (augmentation); `checkpoint` is
+    written after every epoch and read back with `resume`; `callbacks` maps an event
+    (``on_epoch_end``) to functions ``fn(row)``; `desc` names the training in logs and progress.
+    """
+    loop = _Loop(cfg, device, seed, transform, checkpoint, progress, desc)
+    for event, fns in (callbacks or {}).items():
+        loop.callbacks[event].extend(fns)
+    return loop.fit(model, train, val, loss_fn=loss_fn, metrics_fn=metrics_fn, resume=resume)
+
+
+class _Loop:
+    """The state of one `fit`."""
+
+    def __init__(self, cfg: TrainConfig, device, seed: int, transform, checkpoint, progress, desc: str):
         self.cfg = cfg
         self.device = torch.device(device)
-        self.amp = cfg.amp and (self.device.type == "cuda" or self.device.type == "cpu" and native_bf16())
+        self.amp = use_amp(cfg, self.device)
         self.seed = seed
-        self.transform = transform  # applied to each training batch on the device (augmentation)
+        self.transform = transform
         self.checkpoint = Path(checkpoint) if checkpoint else None
-        self.progress = progress
+        self.progress = progress if distributed.is_main() else False
+        self.desc = desc
+        self.world = distributed.world_size()  # > 1 only while a process group is up (`api.train` under torchrun)
+        self.rank = distributed.rank() if self.world > 1 else 0
+        self.dtype = amp_dtype(self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.dtype == torch.float16)
         self.callbacks: dict[str, list[Callable]] = {"on_epoch_end": []}
         self.history: list[dict] = []
 
-    def add_callback(self, event: str, fn: Callable) -> None:
-        self.callbacks[event].append(fn)
-
     def _to(self, batch):
+        if self.device.type == "cuda" and batch[0].device.type == "cpu":  # pinned: the copy overlaps compute
+            return tuple(t.pin_memory().to(self.device, non_blocking=True) for t in batch)
         return tuple(t.to(self.device, non_blocking=True) for t in batch)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp)
 
-    @torch.inference_mode()
-    def predict(self, model: nn.Module, data, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-        """Outputs and targets over a whole batcher, in order, on the CPU."""
-        model.eval()
-        outs, targets = [], []
-        for start in range(0, len(data), batch_size):
-            batch = self._to(data.batch(torch.arange(start, min(start + batch_size, len(data)))))
-            with self._autocast():
-                out = model(*batch[:-1])
-            outs.append(out.float().cpu())
-            targets.append(batch[-1].cpu())
-        return torch.cat(outs), torch.cat(targets)
+    def _on_device(self, data):
+        if (self.device.type == "cuda" and isinstance(data, TensorBatcher) and data.nbytes() < ON_DEVICE_BYTES):
+            return data.to(self.device)
+        return data
 
-    def fit(self, model: nn.Module, train, val=None, *, loss_fn: Callable,
-            metrics_fn: Callable[[torch.Tensor, torch.Tensor], dict] | None = None,
-            resume: bool = False) -> list[dict]:
-        """Train `model` in place and return the per-epoch history."""
+    def _wrap(self, model: nn.Module) -> nn.Module:
+        """The module that trains: `model` itself, or wrapped in DistributedDataParallel across ranks."""
+        if self.world == 1:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        if self.device.type == "cuda":
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            return DistributedDataParallel(model, device_ids=[self.device])
+        return DistributedDataParallel(model)
+
+    def _validate(self, model: nn.Module, val, loss_fn, metrics_fn, batch_size: int) -> dict:
+        """Validation loss and metrics over the whole validation set, each rank scoring its share."""
+        out, target = predict(model, _Shard(val, self.rank, self.world) if self.world > 1 else val,
+                              self.device, self.amp, batch_size)
+        if self.world > 1:
+            parts = distributed.gather((out, target))
+            out, target = torch.cat([o for o, _ in parts]), torch.cat([t for _, t in parts])
+        with torch.no_grad():
+            row = {"val_loss": float(loss_fn(out, target))}
+            if metrics_fn is not None:
+                row.update({f"val_{k}": float(v) for k, v in metrics_fn(out, target).items()})
+        return row
+
+    def fit(self, model: nn.Module, train, val, *, loss_fn: Callable, metrics_fn, resume: bool) -> list[dict]:
         cfg = self.cfg
         model.to(self.device)
+        train, val = self._on_device(train), self._on_device(val) if val is not None else None
         steps = math.ceil(len(train) / cfg.batch_size)
         opt = _optimizer(cfg, [p for p in model.parameters() if p.requires_grad], self.device)
         sched = _scheduler(cfg, opt, steps)
@@ -165,43 +153,47 @@ class Trainer:
         if cfg.restore_best and val is None:
             log.debug("no validation set: restore_best is ignored")
 
+        net = self._wrap(model)
         from tqdm import tqdm
 
-        bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc="train", unit="epoch",
+        bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc=self.desc, unit="epoch",
                    disable=None if self.progress is None else not self.progress, leave=False)
         try:
             for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
                 t0 = time.perf_counter()
-                model.train()
+                net.train()
+                # every rank draws the same permutation; each takes its share of every global batch
                 order = torch.randperm(len(train), generator=gen)
                 total, count = 0.0, 0
                 for i in range(steps):
-                    batch = self._to(train.batch(order[i * cfg.batch_size:(i + 1) * cfg.batch_size]))
+                    idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+                    if len(idx) < self.world:  # a last batch too small to share: every rank skips it
+                        continue
+                    batch = self._to(train.batch(idx[self.rank::self.world]))
                     if self.transform is not None:
                         batch = self.transform(batch)
                     with self._autocast():
-                        loss = loss_fn(model(*batch[:-1]), batch[-1])
+                        loss = loss_fn(net(*batch[:-1]), batch[-1])
                     if not torch.isfinite(loss):
                         raise DlabsError(f"training diverged at epoch {epoch} (loss {loss.item()}); "
                                          "lower train.lr")
                     opt.zero_grad(set_to_none=True)
-                    loss.backward()
+                    self.scaler.scale(loss).backward()
                     if cfg.grad_clip > 0:
+                        self.scaler.unscale_(opt)
                         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                    opt.step()
+                    self.scaler.step(opt)
+                    self.scaler.update()
                     if sched is not None and cfg.schedule != "plateau":
                         sched.step()
                     n = len(batch[-1])
                     total += loss.item() * n
                     count += n
-                row = {"epoch": epoch, "train_loss": total / max(count, 1),
-                       "lr": opt.param_groups[0]["lr"]}
+                if self.world > 1:
+                    total, count = (sum(x) for x in zip(*distributed.gather((total, count))))
+                row = {"epoch": epoch, "train_loss": total / max(count, 1), "lr": opt.param_groups[0]["lr"]}
                 if val is not None:
-                    out, target = self.predict(model, val, max(cfg.batch_size, 1024))
-                    with torch.no_grad():
-                        row["val_loss"] = float(loss_fn(out, target))
-                    if metrics_fn is not None:
-                        row.update({f"val_{k}": float(v) for k, v in metrics_fn(out, target).items()})
+                    row.update(self._validate(model, val, loss_fn, metrics_fn, max(cfg.batch_size, 1024)))
                 state["elapsed"] += time.perf_counter() - t0
                 row["seconds"] = state["elapsed"]
                 self.history.append(row)
@@ -214,9 +206,13 @@ class Trainer:
                     stop = True
                 self._save(model, opt, sched, gen, state)
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds", "lr")})
+                shown = {k: f"{v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds", "lr")}
+                bar.set_postfix(shown)
+                if self.rank == 0:
+                    log.debug("%s epoch %d/%d %s, %.1fs elapsed", self.desc, epoch, cfg.epochs,
+                              " ".join(f"{k} {v}" for k, v in shown.items()), row["seconds"])
                 for fn in self.callbacks["on_epoch_end"]:
-                    fn(self, row)
+                    fn(row)
                 if stop:
                     log.info("early stop at epoch %d", epoch)
                     break
@@ -241,25 +237,34 @@ class Trainer:
     def _save(self, model, opt, sched, gen, state) -> None:
         if self.checkpoint is None:
             return
+        rng = distributed.gather(torch.get_rng_state())  # each rank's, so that each resumes its own
+        if self.rank != 0:
+            return
         _atomic_save({
             "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": opt.state_dict(),
             "scheduler": sched.state_dict() if sched is not None else None,
             "generator": gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": rng,
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "history": self.history,
             "state": state,
         }, self.checkpoint)
 
     def _load(self, model, opt, sched, gen) -> dict:
-        ck = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
+        try:  # weights_only: a crafted pickle is refused, never run
+            ck = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+            model.load_state_dict(ck["model"])
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:160]
+            raise DlabsError(f"{self.checkpoint}: not a readable checkpoint of this run ({first}); "
+                             "it cannot be resumed: train a new run") from None
         opt.load_state_dict(ck["optimizer"])
         if sched is not None and ck["scheduler"] is not None:
             sched.load_state_dict(ck["scheduler"])
         gen.set_state(ck["generator"])
-        torch.set_rng_state(ck["torch_rng"])
+        rng = ck["torch_rng"]
+        torch.set_rng_state(rng[self.rank] if isinstance(rng, list) else rng)
         if ck["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ck["cuda_rng"])
         self.history = list(ck["history"])

@@ -1,0 +1,32 @@
+"""The training engine's settings: a frozen dataclass with no heavy imports, so that a lab's
+config (and `dlabs list`) can be read without importing torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dlabs.config import option
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = option(10, "passes over the training data")
+    batch_size: int = option(32, "examples per optimizer step")
+    lr: float = option(1e-3, "learning rate (the peak rate for onecycle)")
+    optimizer: str = option("adam", "adam | adamw | rmsprop | sgd")
+    weight_decay: float = option(0.0, "L2 penalty (decoupled for adamw)")
+    momentum: float = option(0.9, "momentum for sgd")
+    schedule: str = option("none", "learning-rate schedule: none | cosine | onecycle | plateau")
+    patience: int = option(0, "early stopping: epochs without improvement of `monitor` before stopping; 0 = off")
+    monitor: str = option("val_loss", "history column watched by early stopping, plateau and best-weights")
+    mode: str = option("min", "min | max: whether a smaller or larger `monitor` is better")
+    restore_best: bool = option(True, "end with the weights of the best epoch by `monitor` (needs a validation set)")
+    grad_clip: float = option(0.0, "clip the gradient norm to this value; 0 = off")
+    max_seconds: float = option(0.0, "stop after the epoch that passes this wall-clock budget; 0 = no budget")
+    amp: bool = option(False, "bfloat16 autocast on CPUs with native bfloat16 (AVX512-BF16 or AMX; ignored on "
+                              "others, where it would be slower); on CUDA mixed precision is always on (bfloat16, "
+                              "or float16 with gradient scaling on GPUs without bfloat16)")
+    fused: bool = option(False, "fused Adam/AdamW kernels on CPU and CUDA: the same algorithm, faster, "
+                                "rounding differs slightly from the default implementation")
+    threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core). "
+                             "Small models run faster on 1, and a busy CPU makes several threads stall")
