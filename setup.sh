@@ -19,5 +19,5 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
     # shellcheck disable=SC2086
     "$PY" -m pip install -q $spec
 fi
-"$PY" -m pip install -q -e ".[serve,test]"
+"$PY" -m pip install -q -e ".[serve,test,export,tune,explain]"
 echo "ready: . $VENV/bin/activate && dlabs --help" >&2

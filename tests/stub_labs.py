@@ -17,7 +17,7 @@ import pytest
 from dlabs import config as config_
 from dlabs.engine.runfolder import Run
 from dlabs.errors import InputError
-from dlabs.labs import Lab, labs
+from dlabs.labs import Lab, Output, labs
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,11 @@ class StubText(Stub):
     def form(self, state):
         return {"example": "a fine film", "options": [{"name": "threshold", "type": "number", "default": 0.5}]}
 
-    def predict(self, model, state, cfg, inputs, fields):
-        p = min(1.0, len(inputs[0]) / 100)
-        return [{"label": "positive" if p >= float(fields.get("threshold", 0.5)) else "negative",
-                 "probability_positive": p, "evidence": [{"word": w, "weight": 0.1} for w in inputs[0].split()[:3]]}]
+    def predict(self, model, request):
+        text = request.items[0][1]
+        p = min(1.0, len(text) / 100)
+        return [{"label": "positive" if p >= float(request.options.get("threshold", 0.5)) else "negative",
+                 "probability_positive": p, "evidence": [{"word": w, "weight": 0.1} for w in text.split()[:3]]}]
 
 
 class StubImage(Stub):
@@ -53,13 +54,16 @@ class StubImage(Stub):
     def form(self, state):
         return {"draw": True}
 
-    def predict(self, model, state, cfg, inputs, fields):
+    def predict(self, model, request):
+        import io
+
         import numpy as np
         from PIL import Image
 
-        with Image.open(inputs[0]) as im:
+        name, data = request.items[0]
+        with Image.open(io.BytesIO(data)) as im:
             bright = float(np.asarray(im.convert("L")).mean()) / 255
-        return [{"input": inputs[0], "label": "bright" if bright > 0.5 else "dark",
+        return [{"input": name, "label": "bright" if bright > 0.5 else "dark",
                  "top": [{"label": "dark", "probability": 1 - bright}, {"label": "bright", "probability": bright}]}]
 
 
@@ -67,20 +71,22 @@ class StubCsv(Stub):
     name, title, input_kind = "stubcsv", "stub csv lab", "csv"
 
     def form(self, state):
-        return {"options": [{"name": "days", "type": "integer", "default": 3, "help": "days ahead"}], "scratch": "out"}
+        return {"options": [{"name": "days", "type": "integer", "default": 3, "help": "days ahead"}]}
 
-    def predict(self, model, state, cfg, inputs, fields):
+    def predict(self, model, request):
+        import io
+
         import pandas as pd
 
         from dlabs.serve.samples import digit_png
 
-        frame = pd.read_csv(inputs[0])
+        name, data = request.items[0]
+        frame = pd.read_csv(io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data))
         if "Open" not in frame:
-            raise InputError(f"{inputs[0]}: no 'Open' column")  # the full path, as the command line says it
-        days = int(fields.get("days", 1))
-        plot = Path(fields["out"]) / "forecast.png" if "out" in fields else Path(inputs[0]).with_name("forecast.png")
-        plot.write_bytes(digit_png(56))
-        return [{"days": days, "forecast": [float(frame["Open"].iloc[-1])] * days, "plot": str(plot)}]
+            raise InputError(f"{name}: no 'Open' column")
+        days = int(request.options.get("days", 1))
+        return [{"days": days, "forecast": [float(frame["Open"].iloc[-1])] * days,
+                 "plot": Output("forecast.png", digit_png(56))}]
 
 
 STUBS = [StubText(), StubImage(), StubCsv()]

@@ -92,13 +92,15 @@ def _png(path, rgb):
 
 
 def test_predict_a_face_gives_gender_and_an_age_range(smoke_run, tmp_path):
-    state = smoke_run.load_state()
+    state = api.load(smoke_run).state
     assert set(state["framing"]) == {"dx", "dy", "scale"} and len(state["age_interval"]["low"]) == len(AGE_BANDS) - 1
     photo = _png(tmp_path / "face.png", state["example"])
     (p,) = api.predict("agegender", [photo], run=smoke_run)
     assert p["gender"] in ("male", "female") and 0.5 <= p["probability"] <= 1
     assert p["age_range"][0] <= p["age"] <= p["age_range"][1]
     assert "age" in api._lab("agegender").format([p])
+    (q,) = api.predict("agegender", [open(photo, "rb").read()], run=smoke_run)  # the bytes of the same photo
+    assert (q["gender"], q["age"], q["age_range"]) == (p["gender"], p["age"], p["age_range"])
 
 
 def test_predict_bad_inputs_are_one_line_errors(smoke_run, tmp_path):
@@ -116,6 +118,8 @@ def test_predict_bad_inputs_are_one_line_errors(smoke_run, tmp_path):
             api.predict("agegender", [path], run=smoke_run)
     with pytest.raises(InputError, match="no input"):
         api.predict("agegender", [], run=smoke_run)
+    with pytest.raises(InputError, match="unknown option --days"):
+        api.predict("agegender", [cases["no face"]], run=smoke_run, options={"days": "3"})
 
 
 def test_cli_predict_bad_photo_exits_2(smoke_run, tmp_path):
@@ -150,5 +154,8 @@ def test_evaluate_reports_fairness_and_age_bands(smoke_run):
     assert {"gender_accuracy", "age_mae", "age_within_5"} <= set(m["model"])
     assert set(m["baselines"]) == {"majority_median"}
     assert len(m["info"]["fairness_test"]) == 10 and sum(g["n"] for g in m["info"]["fairness_test"].values()) == 2_369
-    assert json.loads((smoke_run.path / "fairness.json").read_text()) == m["info"]["fairness_test"]
-    assert (smoke_run.path / "plots" / "gallery.png").is_file()
+    saved = json.loads((smoke_run.path / "metrics.json").read_text())
+    assert saved["info"]["fairness_test"] == m["info"]["fairness_test"] and not (smoke_run.path / "fairness.json").exists()
+    assert len(saved["info"]["age_mae_by_band_test"]) == len(AGE_BANDS) - 1
+    for name in ("gallery", "fairness", "age_error_by_band", "age_scatter"):
+        assert (smoke_run.path / "plots" / f"{name}.png").is_file()

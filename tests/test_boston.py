@@ -91,7 +91,7 @@ def test_interrupted_run_resumes_to_the_same_metrics(tmp_path):
     overrides = ["train.epochs=6", "cv_folds=0"]
     full = api.train("boston", "smoke", overrides, "cpu", runs=tmp_path, progress=False)
 
-    def interrupt(trainer, row):
+    def interrupt(row):
         if row["epoch"] == 3:
             raise KeyboardInterrupt
 

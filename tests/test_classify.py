@@ -203,12 +203,12 @@ def test_letters_predict_takes_the_16_features():
     row = dict(zip(("x-box", "y-box", "width", "high", "onpix", "x-bar", "y-bar", "x2bar", "y2bar", "xybar",
                     "x2ybr", "xy2br", "x-ege", "xegvy", "y-ege", "yegvx"),
                    [2, 8, 3, 5, 1, 8, 13, 0, 6, 6, 10, 8, 0, 8, 0, 8]))
-    (pred,) = api.predict("letters", [], run=run, fields={k: str(v) for k, v in row.items()})
+    (pred,) = api.predict("letters", [], run=run, options={k: str(v) for k, v in row.items()})
     assert pred["input"] == "row 1" and len(pred["top"]) == 3 and pred["top"][0]["label"] in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     with pytest.raises(InputError, match="integers 0 to 15"):
-        api.predict("letters", [], run=run, fields={**{k: str(v) for k, v in row.items()}, "onpix": "99"})
+        api.predict("letters", [], run=run, options={**{k: str(v) for k, v in row.items()}, "onpix": "99"})
     with pytest.raises(InputError, match="missing feature"):
-        api.predict("letters", [], run=run, fields={"x-box": "2"})
+        api.predict("letters", [], run=run, options={"x-box": "2"})
 
 
 @needs_data("letter")

@@ -6,18 +6,21 @@ All of it on photos made in the test and on untrained (or stub) networks: no dat
 from __future__ import annotations
 
 import json
+from io import BytesIO
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from dlabs import api
 from dlabs.data import colour as C
 from dlabs.data import images
+from dlabs.data.colorize_sets import SPLIT_FILE, held_out, load_split
 from dlabs.errors import InputError
-from dlabs.labs import get_lab
-from dlabs.labs.colorize import SPLIT_FILE, colorize, held_out, load_split, to_lab
-from dlabs.models.colorizer import ColorLoss, ManualColorizer, UNet, bin_centres, bin_index
+from dlabs.labs import Model, Output, Request, get_lab
+from dlabs.models.colorizer import (ColorLoss, ManualColorizer, UNet, bin_centres, bin_index, colorize, colour_photo,
+                                    rebalance, to_lab)
 
 LAB = get_lab("colorize")
 
@@ -56,7 +59,7 @@ def test_measures_on_known_cases():
 
 def test_full_resolution_recombination_keeps_size_and_lightness():
     rgb = photo(41, 67)
-    out = LAB.colour_photo(StubColorizer(), rgb, 16)
+    out = colour_photo(StubColorizer(), rgb, 16)
     assert out.shape == rgb.shape and out.dtype == np.uint8
     L_in, L_out = to_lab(rgb)[0, 0], to_lab(out)[0, 0]
     assert (L_in - L_out).abs().mean() < 0.5  # only 8-bit rounding (and rare gamut clipping) moves L
@@ -68,7 +71,7 @@ def test_grey_and_colour_inputs_give_the_same_output():
     grey = np.repeat(C.to_uint8(C.lab_to_rgb(torch.nn.functional.pad(to_lab(rgb)[:, :1], (0, 0, 0, 0, 0, 2))))[0]
                      .permute(1, 2, 0).numpy()[..., :1], 3, axis=2)
     net = UNet((8, 16), bins=484, out_stride=2).eval()
-    a, b = LAB.colour_photo(net, rgb, 32), LAB.colour_photo(net, grey, 32)
+    a, b = colour_photo(net, rgb, 32), colour_photo(net, grey, 32)
     assert np.abs(a.astype(int) - b.astype(int)).mean() < 2
 
 
@@ -85,7 +88,7 @@ def test_bins_and_rebalancing():
     centres = bin_centres()
     assert torch.equal(bin_index(centres.T.reshape(1, 2, 22, 22)).flatten(), torch.arange(484))
     ab = torch.cat([torch.zeros(1, 2, 8, 8), torch.full((1, 2, 1, 1), 40.0).expand(1, 2, 8, 1)], 3)
-    w = LAB._rebalance(ab, 0.5)
+    w = rebalance(ab, 0.5)
     common, rare = w[bin_index(torch.zeros(1, 2, 1, 1))], w[bin_index(torch.full((1, 2, 1, 1), 40.0))]
     assert rare > common and w[w > 0].numel() == 2  # rare colours weigh more; unseen cells get nothing
 
@@ -112,43 +115,53 @@ def test_colorize_batches_images_of_any_size():
 
 # predict on what a person may hand in ------------------------------------------------------------
 
-def _predict(paths, **fields):
+def _predict(items, **options):
+    """`Lab.predict` as `api.predict` drives it: options checked first, then the lab on (name, bytes) items."""
     net = UNet((8, 16), bins=484, out_stride=2).eval()
-    return LAB.predict(net, {"size": 32}, LAB.config("smoke"), [str(p) for p in paths], fields)
+    state, request = {"size": 32}, Request(list(items), options)
+    LAB.check_options(state, request.options)
+    return LAB.predict(Model(LAB, LAB.config("smoke"), state, net, None), request)
 
 
-def test_predict_writes_next_to_the_input_or_into_out_and_never_overwrites(tmp_path):
-    src = tmp_path / "old.png"
-    Image.fromarray(photo(45, 70)[..., 0], mode="L").save(src)
-    before = src.read_bytes()
-    [p] = _predict([src])
-    assert p["output"] == str(tmp_path / "old_colorized.png") and src.read_bytes() == before
-    assert Image.open(p["output"]).size == (70, 45) and p["input_was"] == "grey"
-    [q] = _predict([tmp_path / "old_colorized.png"], out=str(tmp_path / "o"))
-    assert q["output"] == str(tmp_path / "o" / "old_colorized_colorized.png")
-    assert "old.png (70x45, grey)" in LAB.format([p])
+def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
 
 
-def test_predict_handles_colour_cmyk_and_16_bit_inputs(tmp_path):
-    Image.fromarray(photo()).save(tmp_path / "colour.jpg")
-    Image.fromarray(photo()).convert("CMYK").save(tmp_path / "cmyk.jpg")
-    Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)).save(tmp_path / "deep.png")
-    out = _predict([tmp_path / "colour.jpg", tmp_path / "cmyk.jpg", tmp_path / "deep.png"], out=str(tmp_path / "o"))
+def test_predict_returns_the_coloured_photo_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    [p] = _predict([("scans/old.png", _png(Image.fromarray(photo(45, 70)[..., 0], mode="L")))])
+    out = p["output"]
+    assert isinstance(out, Output) and out.name == "old_colorized.png" and out.media_type == "image/png"
+    with Image.open(BytesIO(out.data)) as im:
+        assert im.size == (70, 45) and im.mode == "RGB"
+    assert p["input_was"] == "grey" and p["size"] == [70, 45] and not any(tmp_path.iterdir())
+    # the command line writes it into --out, never over a file there
+    first, second = (api.save_outputs([p], tmp_path / "o")[0]["output"] for _ in range(2))
+    assert (first, second) == (str(tmp_path / "o" / "old_colorized.png"), str(tmp_path / "o" / "old_colorized-1.png"))
+    assert LAB.format([{**p, "output": first}]) == f"scans/old.png (70x45, grey) -> {first}"
+
+
+def test_predict_handles_colour_cmyk_and_16_bit_inputs():
+    out = _predict([("colour.jpg", _png(Image.fromarray(photo()), "JPEG")),
+                    ("cmyk.jpg", _png(Image.fromarray(photo()).convert("CMYK"), "JPEG")),
+                    ("deep.png", _png(Image.fromarray((np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16))))])
     assert [o["size"] for o in out] == [[53, 37], [53, 37], [40, 30]]
-    assert out[0]["input_was"].startswith("colour") and all(Image.open(o["output"]).mode == "RGB" for o in out)
+    assert out[0]["input_was"].startswith("colour")
+    assert all(Image.open(BytesIO(o["output"].data)).mode == "RGB" for o in out)
 
 
 def test_predict_refuses_bad_inputs_in_one_line(tmp_path, monkeypatch):
-    (tmp_path / "empty.png").write_bytes(b"")
-    (tmp_path / "notes.png").write_text("not an image")
-    Image.fromarray(photo(60, 60)).save(tmp_path / "big.png")
     monkeypatch.setattr(images, "MAX_PIXELS", 1000)
-    for name, message in [("empty.png", "empty file"), ("notes.png", "not an image"), ("big.png", "too large"),
-                          ("missing.png", "no such file")]:
-        with pytest.raises(InputError, match=message) as e:
-            _predict([tmp_path / name])
+    for name, data, message in [("empty.png", b"", "empty file"), ("notes.png", b"not an image", "not an image"),
+                                ("big.png", _png(Image.fromarray(photo(60, 60))), "too large")]:
+        with pytest.raises(InputError, match=f"^{name}: .*{message}") as e:
+            _predict([(name, data)])
         assert "\n" not in str(e.value)
-    with pytest.raises(InputError, match="unknown option"):
-        _predict([tmp_path / "big.png"], days="3")
+    with pytest.raises(InputError, match="no such file"):
+        api.read_inputs(LAB.input_kind, [tmp_path / "missing.png"])
+    with pytest.raises(InputError, match="unknown option --days"):
+        _predict([("big.png", b"")], days="3")
     with pytest.raises(InputError, match="no input"):
         _predict([])

@@ -47,7 +47,7 @@ def photo(lab: str, runs) -> bytes:
 
 @pytest.mark.parametrize("lab", LABS)
 def test_the_cli_writes_a_map_of_the_photo_size(lab, runs, tmp_path):
-    path = tmp_path / f"my photo.png"
+    path = tmp_path / "my photo.png"
     path.write_bytes(photo(lab, runs))
     out = CliRunner().invoke(app, ["predict", lab, str(path), "--explain", "--runs", str(runs), "--out",
                                    str(tmp_path / "out"), "--json"])

@@ -34,6 +34,14 @@ def test_no_face_and_several_faces_are_clear_errors():
         faces.crop_face(np.zeros((20, 200, 3), np.uint8), faces.Framing(), 64, "tiny")
 
 
+def test_photos_as_predict_receives_them_are_bytes_with_a_name():
+    data = (BW / "abe.jpg").read_bytes()
+    x = faces.crop_photos([("abe.jpg", data), BW / "abe.jpg"], faces.Framing(scale=1.5), 32)
+    assert x.shape == (2, 32, 32, 3) and np.array_equal(x[0], x[1])
+    with pytest.raises(InputError, match="^typed: not an image"):  # text is no photo, and never a path
+        faces.crop_photos([("typed", str(BW / "abe.jpg"))], faces.Framing(), 32)
+
+
 def test_framing_calibrated_on_training_crops_cuts_a_photo_the_same_way():
     # training crops: the portrait, cropped around its face; the "photo": the same crop, enlarged
     # and placed in a wider frame. The pipeline must cut out (nearly) the training crop again.

@@ -1,5 +1,6 @@
 """The faces lab: the pairs reader, fold separation, the identity split, bad photos, the gallery's
-atomic writes, and an enroll-then-identify round trip with a small model trained here."""
+atomic writes, identification on the test split, and an enroll-then-identify round trip with a
+small model trained here."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dlabs.data import images, lfw, store
 from dlabs.data.faces import detect
 from dlabs.errors import DataError, DlabsError, InputError
 from dlabs.labs import _gallery, get_lab
-from dlabs.models.face import JointBayesian, unit
+from dlabs.models.joint_bayes import JointBayesian, unit
 
 pytestmark = needs_data("lfw")
 LAB = get_lab("faces")
@@ -38,11 +39,14 @@ def test_view_2_folds_never_train_on_their_people():
     cfg = LAB.config("smoke", ["data.classes=all", "data.min_images=2"])
     for half in lfw.fold_groups(len(folds), 2):
         held_out = lfw.held_out_people(folds, half)
-        data = LAB.prepare(cfg, 0, exclude=held_out, calibrate=False)
-        trained = set(data.raw["people"][data.raw["train"]])
+        data = LAB.train_data(cfg, 0, exclude=held_out)
+        people = data.photos[1]
+        trained = set(people[data.rows.rows])
         in_pairs = {lfw.person_of(i) for k in half for a, b, _ in folds[k] for i in (a, b)}
         assert trained and not trained & in_pairs
         assert len(data.state["classes"]) > 500  # the rest of LFW is still used
+        assert len(data.train) + len(data.val) == len(data.rows.rows) and "framing" not in data.state
+        assert data.rows.calibration.size == 0 and data.ident is None  # no gallery for a verification model
 
 
 def test_folds_are_shared_out_evenly_among_verification_models():
@@ -144,12 +148,15 @@ def photos(tmp_path_factory):
 def test_enroll_then_identify_held_out_photos(run, photos):
     run_, runs = run
     state = run_.load_state()
-    assert 0 < state["threshold"] < 2 and len(_gallery.gallery_people(run_.path)) == 62
-    for p in list(_gallery.read_gallery(run_.path)["people"]):
-        _gallery.remove(p, run_.path)
+    assert 0 < state["threshold"] < 2 and len(_gallery.people(run_.path)) == 62
+    gallery = _gallery.read_gallery(run_.path)["people"]  # written by after_save from the saved state
+    assert [g["photos"] for g in gallery.values()] == state["gallery_photos"]
+    assert np.allclose(gallery[state["gallery_people"][0]]["embeddings"][0], state["gallery_means"][0], atol=1e-6)
+    for p in list(gallery):
+        api.gallery_remove(p, str(run_.path))
     for p in PEOPLE:
-        _gallery.enroll(p.replace("_", " "), photos[p][:4], run_.path)
-    assert [g["name"] for g in _gallery.gallery_people(run_.path)] == sorted(p.replace("_", " ") for p in PEOPLE)
+        api.gallery_enroll(p.replace("_", " "), photos[p][:4], str(run_.path))
+    assert [g["name"] for g in api.gallery_people(str(run_.path))] == sorted(p.replace("_", " ") for p in PEOPLE)
     queries = [q for p in PEOPLE for q in photos[p][4:]]
     preds = api.predict("faces", queries, str(run_.path), {"top": "3"})
     right = [pr["top"][0]["label"] == p.replace("_", " ") for p in PEOPLE for pr in preds if p in pr["input"]]
@@ -166,7 +173,8 @@ def test_an_ensemble_of_framings_trains_reloads_and_identifies(photos, tmp_path)
 
     sets = ["model.views=1.0,0.875", "model.side=48", "train.epochs=6", "verification=false"]
     run_ = api.train("faces", "smoke", sets, runs=tmp_path, progress=False)
-    _, cfg, state, model = api.load(str(run_.path))
+    loaded = api.load(str(run_.path))
+    model, state = loaded.net, loaded.state
     assert isinstance(model, FaceEnsemble) and len(model.members) == 2
     x = torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8)
     out, y, loss = model(x), torch.arange(4), CosFaceLoss(30, 0.1)
@@ -178,6 +186,20 @@ def test_an_ensemble_of_framings_trains_reloads_and_identifies(photos, tmp_path)
     assert len(right) == len(queries) and np.mean(right) >= 0.5, preds
     with pytest.raises(DlabsError, match="model.views"):
         LAB.build_model(LAB.config("smoke", ["model.views=0,1"]), state)
+
+
+def test_identification_on_the_test_split_reads_only_saved_state(run, tmp_path):
+    run_, _ = run
+    model = api.load(run_)
+    test = LAB.test_data(model.cfg, model.state)
+    assert len(test.people) == 62 and len(test.y) == len(lfw.identity_split()["test"])
+    ev = LAB.evaluate(model, test, "cpu")
+    assert 0 < ev.metrics["identification_top1"] <= ev.metrics["identification_top5"] <= 1
+    confused = ev.info["most_confused"]
+    assert confused and all(c["true"] != c["predicted"] and c["count"] >= 1 for c in confused)
+    LAB.plots(model, test, ev, tmp_path)
+    assert {p.name for p in tmp_path.glob("*.png")} == {"confusion_matrix.png", "most_confused.png"}
+    assert not (run_.path / "most_confused.json").exists()
 
 
 def test_bad_photos_are_one_line_errors(run, tmp_path):
@@ -197,7 +219,13 @@ def test_bad_photos_are_one_line_errors(run, tmp_path):
     with pytest.raises(InputError, match="too small"):
         api.predict("faces", [str(tmp_path / "tiny.png")], str(run_.path))
     with pytest.raises(InputError, match="not in the gallery"):
-        _gallery.remove("Nobody At All", run_.path)
+        _gallery.remove(run_.path, "Nobody At All")
+    with pytest.raises(InputError, match="unknown option --out"):
+        api.predict("faces", [str(blank)], str(run_.path), {"out": "x"})
+    with pytest.raises(InputError, match="--top x: expected a whole number"):
+        api.predict("faces", [str(blank)], str(run_.path), {"top": "x"})
+    with pytest.raises(InputError, match="no input"):
+        api.predict("faces", [], str(run_.path))
 
 
 def test_gallery_is_never_half_written(run, photos, tmp_path, monkeypatch):
@@ -206,16 +234,18 @@ def test_gallery_is_never_half_written(run, photos, tmp_path, monkeypatch):
     before = gallery.read_bytes()
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 200), (90, 90, 90)).save(blank)
+    model = api.load(run_)
+    one = api.read_inputs("image", photos[PEOPLE[0]][:1])
     with pytest.raises(InputError, match="no face"):  # one bad photo: nothing is enrolled
-        _gallery.enroll("Someone", [photos[PEOPLE[0]][0], str(blank)], run_.path)
+        _gallery.enroll(model, "Someone", one + api.read_inputs("image", [str(blank)]))
     assert gallery.read_bytes() == before
 
     def crash(*args):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)  # the write dies before the rename
-    with pytest.raises(OSError, match="disk full"):
-        _gallery.enroll("Someone", photos[PEOPLE[0]][:1], run_.path)
+    with pytest.raises(DlabsError, match="disk full"):  # a one-line error: the write failed, nothing changed
+        _gallery.enroll(model, "Someone", one)
     monkeypatch.undo()
     assert gallery.read_bytes() == before
     assert [p.name for p in run_.path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind

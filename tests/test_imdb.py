@@ -1,5 +1,6 @@
 """Deep tests of the imdb lab: tokenizer, train-only vocabulary, the tar reader on tiny archives
-made here, predict on odd input, and a smoke bench whose run folder the predict tests use."""
+made here, predict on odd input, evaluation with the saved vocabulary, and a smoke bench whose
+run folder the predict tests use."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from dlabs import api
-from dlabs.data import text
+from dlabs.data import aclimdb, text
 from dlabs.errors import DataError, InputError
 
 from conftest import MIRROR
@@ -70,7 +71,7 @@ TINY = {"aclImdb/README": b"readme", "aclImdb/train/pos/0_9.txt": b"Loved it<br 
 
 
 def test_tar_reader_takes_only_labelled_reviews(tmp_path):
-    r = text.read_review_archive(_archive(tmp_path / "a.tar.gz", TINY))
+    r = aclimdb.read_review_archive(_archive(tmp_path / "a.tar.gz", TINY))
     assert len(r.texts) == 4 and "no label" not in r.texts
     assert r.take("train")[0] == ["Awful \ufffd film", "Loved it<br />great"]  # sorted: neg first
     assert r.take("train")[1].tolist() == [0, 1] and r.rating.tolist() == [1, 10, 2, 9]
@@ -78,12 +79,12 @@ def test_tar_reader_takes_only_labelled_reviews(tmp_path):
 
 def test_tar_reader_caches_parsed_reviews_by_checksum(tmp_path):
     path = _archive(tmp_path / "a.tar.gz", TINY)
-    first = text.load_reviews(path, "sha256:abc")
+    first = aclimdb.load_reviews(path, "sha256:abc")
     path.unlink()  # a second load with the same key never opens the archive
-    again = text.load_reviews(path, "sha256:abc")
+    again = aclimdb.load_reviews(path, "sha256:abc")
     assert again.texts == first.texts and (again.labels == first.labels).all()
     with pytest.raises(DataError):
-        text.load_reviews(path, "sha256:other")
+        aclimdb.load_reviews(path, "sha256:other")
 
 
 def test_truncated_or_foreign_archive_is_a_one_line_error(tmp_path):
@@ -91,10 +92,10 @@ def test_truncated_or_foreign_archive_is_a_one_line_error(tmp_path):
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(path.read_bytes()[:200])
     with pytest.raises(DataError, match="corrupt or truncated") as e:
-        text.read_review_archive(cut)
+        aclimdb.read_review_archive(cut)
     assert "\n" not in str(e.value)
     with pytest.raises(DataError, match="no reviews"):
-        text.read_review_archive(_archive(tmp_path / "b.tar.gz", {"x/README": b"hi"}))
+        aclimdb.read_review_archive(_archive(tmp_path / "b.tar.gz", {"x/README": b"hi"}))
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,8 @@ def bench(tmp_path_factory):
     if not (MIRROR / "imdb").is_dir():
         pytest.skip(f"imdb not in {MIRROR}")
     with pytest.MonkeyPatch.context() as mp:  # module scope: set up before the per-test isolation
-        mp.setenv("DLABS_HOME", str(tmp_path_factory.mktemp("home")))
+        home = tmp_path_factory.mktemp("home")
+        mp.setenv("DLABS_HOME", str(home))
         mp.setenv("DLABS_MIRROR", str(MIRROR))
         mp.setenv("DLABS_OFFLINE", "1")
         runs = tmp_path_factory.mktemp("runs")
@@ -110,6 +112,7 @@ def bench(tmp_path_factory):
         # the manual's dense multi-hot MLP path, tiny
         out["manual_run"] = api.train("imdb", "manual", ["data.subsample=600", "train.epochs=2"], "cpu", runs=runs,
                                       progress=False)
+        out["home"] = home  # holds the parsed-review cache
         return out
 
 
@@ -119,12 +122,35 @@ def test_smoke_bench_form_and_beats_chance(bench):
     for row in rows.values():
         assert {"accuracy", "f1", "auc"} <= set(row["metrics"]) and 0 <= row["metrics"]["accuracy"] <= 1
     assert rows["smoke"]["metrics"]["accuracy"] > 0.65
-    json.dumps({k: v for k, v in bench.items() if k != "manual_run"})
+    json.dumps({k: v for k, v in bench.items() if k not in ("manual_run", "home")})
 
 
 @pytest.fixture(scope="module")
 def run(bench):
     return next(r["run"] for r in bench["rows"] if r["name"] == "smoke")
+
+
+def test_evaluation_reports_the_worst_mistakes_and_draws_its_plots(run):
+    from pathlib import Path
+
+    m = json.loads((Path(run) / "metrics.json").read_text())
+    worst = m["info"]["most_confidently_wrong"]
+    assert len(worst) == 8 and all(w["true"] in ("positive", "negative") and w["text"] for w in worst)
+    assert all((w["probability_positive"] >= 0.5) == (w["true"] == "negative") for w in worst)
+    assert m["info"]["terms"] > 0 and m["info"]["test"] == 2000
+    assert {"roc_curve.png", "confusion_matrix.png", "review_length_by_class.png"} <= \
+        {p.name for p in (Path(run) / "plots").glob("*.png")}
+
+
+def test_test_data_uses_the_saved_vocabulary(bench, run, monkeypatch):
+    monkeypatch.setenv("DLABS_HOME", str(bench["home"]))  # the parsed reviews, not the archive again
+    model = api.load(run)
+    state = model.state
+    # a saved vocabulary of five words gives five columns: nothing is refitted on the test reviews
+    small = {**text.NgramVocabulary(state["words"], [state["keys_1"][:5], state["keys_2"][:0]]).state(),
+             "scale": state["scale"][:5]}
+    test = model.lab.test_data(model.cfg, small)
+    assert test.x.shape == (2000, 5) and test.x.nnz > 0 and test.state is small
 
 
 def test_predict_gives_probability_label_and_evidence(run):
@@ -155,16 +181,25 @@ def test_predict_odd_inputs(run, tmp_path):
     assert "cut to its first" in long["warnings"][0]
     bad_bytes = tmp_path / "reviews.txt"
     bad_bytes.write_bytes(b"great film\n\n\xff\xfe terrible film\n")
-    out = api.predict("imdb", [], run, {"file": str(bad_bytes)})
-    assert len(out) == 2 and "not valid UTF-8" in out[0]["warnings"][0]
+    out = api.predict("imdb", [], run, files=[bad_bytes])
+    assert len(out) == 2 and "not valid UTF-8" in out[0]["warnings"][0] and str(bad_bytes) in out[0]["warnings"][0]
+    # bytes are a file's contents: one review a line, beside a typed review
+    both = api.predict("imdb", [b"loved it\r\nhated it\n", "a typed review"], run)
+    assert [p["text"] for p in both] == ["loved it", "hated it", "a typed review"]
+    with pytest.raises(InputError, match="no review in it"):
+        api.predict("imdb", [b"\n \n"], run)
     with pytest.raises(InputError, match="no such file"):
-        api.predict("imdb", [], run, {"file": str(tmp_path / "nope.txt")})
+        api.predict("imdb", [], run, files=[tmp_path / "nope.txt"])
+    with pytest.raises(InputError, match="unknown option --file"):  # --file is the CLI's, never an option
+        api.predict("imdb", [], run, {"file": str(bad_bytes)})
 
 
-def test_cli_predict_stdin_and_bad_input_exit_code(run):
+def test_cli_predict_stdin_file_and_bad_input_exit_code(run, tmp_path):
     args = [sys.executable, "-m", "dlabs", "predict", "imdb", "--run", str(run), "--json"]
-    ok = subprocess.run(args + ["-"], input=b"loved it\nhated it\n", capture_output=True)
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("a fine film\nboring\n")
+    ok = subprocess.run(args + ["-", "--file", str(reviews)], input=b"loved it\nhated it\n", capture_output=True)
     assert ok.returncode == 0, ok.stderr
-    assert [p["text"] for p in json.loads(ok.stdout)] == ["loved it", "hated it"]
+    assert [p["text"] for p in json.loads(ok.stdout)] == ["loved it", "hated it", "a fine film", "boring"]
     bad = subprocess.run(args + [""], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr

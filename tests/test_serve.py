@@ -6,8 +6,6 @@ later is served and tested here from its `input_kind` and form alone.
 
 from __future__ import annotations
 
-import os
-import time
 
 import pytest
 
@@ -190,23 +188,17 @@ def test_reports_cannot_reach_outside_the_runs(client, runs, tmp_path):
         assert b"secret" not in r.content and b"outside" not in r.content[:200]
 
 
-def test_predicted_images_are_served_by_token_only(tmp_path):
+def test_predicted_images_are_served_by_token_only():
+    from dlabs.labs import Output
+
     store = Artifacts(capacity=2)
-    png = tmp_path / "forecast.png"
-    png.write_bytes(digit_png())
-    old = tmp_path / "old.png"
-    old.write_bytes(digit_png())
-    os.utime(old, (time.time() - 3600, time.time() - 3600))
-    fake = tmp_path / "fake.png"
-    fake.write_bytes(b"not a png")
-    started = time.time() - 1
-    out = store.expose({"plot": str(png), "old": str(old), "fake": str(fake), "label": "7",
-                        "nested": [{"plot": str(png)}]}, started)
+    out = store.expose({"plot": Output("forecast.png", digit_png()), "label": "7", "path": "/etc/passwd.png",
+                        "nested": [{"plot": Output("f.png", digit_png())}]})
     assert out["plot"].startswith("/api/artifacts/") and out["nested"][0]["plot"].startswith("/api/artifacts/")
-    assert out["old"] == str(old) and out["fake"] == str(fake) and out["label"] == "7"
-    assert store.get(out["plot"].rsplit("/", 1)[1])[1] == "image/png"
+    assert out["label"] == "7" and out["path"] == "/etc/passwd.png"  # a path is text, never a file to serve
+    assert store.get(out["plot"].rsplit("/", 1)[1]) == (digit_png(), "image/png")
     for _ in range(3):
-        store.expose({"plot": str(png)}, started)
+        store.expose({"plot": Output("forecast.png", digit_png())})
     assert store.get(out["plot"].rsplit("/", 1)[1]) is None  # bounded: old images are dropped
 
 

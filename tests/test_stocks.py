@@ -1,11 +1,14 @@
 """Deep tests of the stocks lab: the CSV traps, windows without look-ahead, baselines on a
-hand-made series and on the course split, predict on good and bad CSVs, CLI exit codes."""
+hand-made series and on the course split, the backtest's folds, predict on good and bad CSVs
+(its plot in memory, nothing left in the temp folder), CLI exit codes."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,9 +16,9 @@ import pytest
 
 from dlabs import api
 from dlabs.data import prices
+from dlabs.data.nextday import baselines_on, fit_state, forecast_rows, series, year_folds
 from dlabs.engine import metrics as M
 from dlabs.errors import DataError, InputError
-from dlabs.data.nextday import baselines_on, fit_state, forecast_rows, series
 
 from conftest import MIRROR, needs_data
 
@@ -163,11 +166,50 @@ def test_course_split_reproduces_the_published_baselines():
 
     lab = get_lab("stocks")
     cfg = lab.config("smoke")
-    b = lab.baselines(lab.prepare(cfg, 0), cfg, 0)
-    assert b["persistence"]["metrics"]["rmse"] == pytest.approx(8.42, abs=0.005)
-    assert b["persistence"]["metrics"]["mae"] == pytest.approx(5.94, abs=0.005)
-    assert b["yesterday_close"]["metrics"]["rmse"] == pytest.approx(3.52, abs=0.005)
-    assert b["yesterday_close"]["metrics"]["mae"] == pytest.approx(2.61, abs=0.01)
+    b = lab.baselines(cfg, 0, lab.test_data(cfg, {}))
+    assert b["persistence"].metrics["rmse"] == pytest.approx(8.42, abs=0.005)
+    assert b["persistence"].metrics["mae"] == pytest.approx(5.94, abs=0.005)
+    assert b["yesterday_close"].metrics["rmse"] == pytest.approx(3.52, abs=0.005)
+    assert b["yesterday_close"].metrics["mae"] == pytest.approx(2.61, abs=0.01)
+
+
+def test_year_folds_train_on_the_years_before_and_test_on_one_year():
+    f = _frame(800)  # business days from 2020-01-01 into 2023
+    folds = year_folds(f, 2, 1)
+    years = f.index.year
+    assert [y for y, *_ in folds] == [2022, 2023]
+    for year, start, stop, end in folds:
+        assert set(years[start:stop]) == {year - 1} and set(years[stop:end]) == {year}
+        assert end == len(f) or years[end] == year + 1
+
+
+@needs_data("google_stock")
+def test_backtest_trains_each_year_through_the_lab_and_logs_it(caplog):
+    import logging
+
+    from dlabs.labs import get_lab
+
+    lab = get_lab("stocks")
+    cfg = lab.config("smoke", ["backtest.folds=2"])
+    seen = []
+    train_model = lab.train_model
+
+    def counted(*args, **kwargs):
+        seen.append(kwargs["desc"])
+        return train_model(*args, **kwargs)
+
+    lab.train_model = counted  # the lab's own training, counted (instance attribute, removed below)
+    try:
+        with caplog.at_level(logging.INFO, logger="dlabs"):
+            bt = lab.protocols(cfg, 0, "cpu")["backtest"]
+    finally:
+        del lab.train_model
+    assert seen == ["backtest 2020", "backtest 2021"]
+    assert [r.getMessage() for r in caplog.records if "backtest year" in r.getMessage()] == \
+        ["backtest year 1/2 (2020)", "backtest year 2/2 (2021)"]
+    assert [f["label"] for f in bt["folds"]] == [2020, 2021] and bt["model"]["rmse"] > 0
+    assert set(bt["baselines"]) == set(bt["dm_pvalue"]) == {"persistence", "yesterday_close", "close_plus_drift",
+                                                            "linear_ar"}
 
 
 # predict ------------------------------------------------------------------------------------------
@@ -179,30 +221,52 @@ def run(tmp_path_factory):
                      progress=False)
 
 
+def _dlabs_temp() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("dlabs-*")}
+
+
 def test_predict_gives_a_banded_recursive_forecast_and_a_plot(run, tmp_path):
+    from dlabs.labs import Output
+
     csv = tmp_path / "prices.csv"
     csv.write_text(_csv(_frame(40)))
-    out = api.predict("stocks", [str(csv)], run, {"days": "4", "out": str(tmp_path / "fc")})
+    before = _dlabs_temp()
+    out = api.predict("stocks", [str(csv)], run, {"days": "4"})
+    assert _dlabs_temp() == before  # the plot is made in memory: nothing is left in the temp folder
     next_day = _frame(40).index[-1] + pd.offsets.BDay()
     assert [p["day"] for p in out] == [1, 2, 3, 4] and out[0]["date"] == str(next_day.date())
     assert all(p["low"] < p["forecast"] < p["high"] for p in out)
     widths = [p["high"] - p["low"] for p in out]
     assert widths == sorted(widths)  # the band widens with the horizon
     assert abs(out[0]["forecast"] / out[0]["last_close"] - 1) < 0.1
-    assert (tmp_path / "fc" / "forecast.png").is_file() and out[0]["plot"].endswith("forecast.png")
+    plot = out[0]["plot"]
+    assert isinstance(plot, Output) and plot.name == "forecast.png" and plot.data.startswith(b"\x89PNG")
+    saved = api.save_outputs(out, tmp_path / "fc")
+    assert saved[0]["plot"] == str(tmp_path / "fc" / "forecast.png") and (tmp_path / "fc" / "forecast.png").is_file()
 
 
-@pytest.mark.parametrize("rows, fields, message", [
+def test_predict_takes_csv_bytes_and_text_alike(run, tmp_path):
+    from dlabs.labs.base import Request
+
+    text = _csv(_frame(40))
+    by_api = api.predict("stocks", [text.encode()], run, {"days": "2"})
+    model = api.load(run)
+    by_text = model.lab.predict(model, Request([("typed", text)], {"days": "2"}))
+    assert [p["forecast"] for p in by_api] == [p["forecast"] for p in by_text]
+
+
+@pytest.mark.parametrize("rows, options, message", [
     (8, {}, "8 rows; the model needs at least 11"),
     (40, {"days": "x"}, "--days 'x': expected a whole number"),
     (40, {"days": "0"}, "expected 1 to 60"),
-    (40, {"horizon": "3"}, "unknown option"),
+    (40, {"horizon": "3"}, "unknown option --horizon"),
+    (40, {"out": "somewhere"}, "unknown option --out"),  # --out is the CLI's, never the lab's
 ])
-def test_predict_bad_requests(run, tmp_path, rows, fields, message):
+def test_predict_bad_requests(run, tmp_path, rows, options, message):
     csv = tmp_path / "prices.csv"
     csv.write_text(_csv(_frame(rows)))
     with pytest.raises(InputError, match=message):
-        api.predict("stocks", [str(csv)], run, fields)
+        api.predict("stocks", [str(csv)], run, options)
 
 
 def test_predict_rejects_a_gap_inside_the_window(run, tmp_path):
@@ -210,7 +274,7 @@ def test_predict_rejects_a_gap_inside_the_window(run, tmp_path):
     f.index = f.index[:35].append(f.index[35:] + pd.Timedelta(days=30))
     csv = tmp_path / "gap.csv"
     csv.write_text(_csv(f))
-    with pytest.raises(InputError, match="trading days are missing between"):
+    with pytest.raises(InputError, match="gap.csv: trading days are missing between"):
         api.predict("stocks", [str(csv)], run)
 
 
@@ -218,12 +282,13 @@ def test_cli_predict_and_bad_csv_exit_code(run, tmp_path):
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     good.write_text(_csv(_frame(40)))
     bad.write_text("name,price\nfoo,1\n")
-    args = [sys.executable, "-m", "dlabs", "predict", "stocks", "--run", str(run.path)]
+    args = [sys.executable, "-m", "dlabs", "predict", "stocks", "--run", str(run.path), "--out", str(tmp_path / "o")]
     ok = subprocess.run(args + [str(good), "--days", "2", "--json"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert len(json.loads(ok.stdout)) == 2
-    text = subprocess.run(args + [str(good)], capture_output=True, text=True)
-    assert "open forecast" in text.stdout and "plot:" in text.stdout
+    rows = json.loads(ok.stdout)
+    assert len(rows) == 2 and rows[0]["plot"] == str(tmp_path / "o" / "forecast.png")
+    text = subprocess.run(args + ["-"], input=good.read_text(), capture_output=True, text=True)
+    assert "open forecast" in text.stdout and f"plot: {tmp_path / 'o' / 'forecast-1.png'}" in text.stdout
     no = subprocess.run(args + [str(bad)], capture_output=True, text=True)
     assert no.returncode == 2 and "not a daily OHLCV table" in no.stderr and "Traceback" not in no.stderr
 

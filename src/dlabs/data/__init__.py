@@ -4,6 +4,7 @@
 or upstream, verifying its checksum; the reader modules (`tabular`, ...) parse files.
 """
 
-from dlabs.data.store import DataFile, Dataset, dataset, datasets, fetch, fetch_all
+from dlabs.data.catalog import DataFile, Dataset
+from dlabs.data.store import dataset, datasets, fetch, fetch_all
 
 __all__ = ["DataFile", "Dataset", "dataset", "datasets", "fetch", "fetch_all"]

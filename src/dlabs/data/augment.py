@@ -9,11 +9,12 @@ which `set_seed` seeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
-from torch.nn import functional as F
+from typing import TYPE_CHECKING
 
 from dlabs.config import option
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class ImageAugment:
         return bool(self.cfg.shift or self.cfg.flip or self.cfg.erase or self.cfg.rotate or self.cfg.scale)
 
     def __call__(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        import torch
+        from torch.nn import functional as F
+
         x, *rest = batch
         n, c, h, w = x.shape
         dev = x.device
@@ -68,6 +72,8 @@ class ImageAugment:
 def shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Images (N, C, H, W) moved down by `dy` and right by `dx` pixels (negative: up, left), the
     uncovered border filled with background (0)."""
+    from torch.nn import functional as F
+
     h, w = x.shape[-2:]
     p = max(abs(dy), abs(dx))
     return F.pad(x, (p, p, p, p))[..., p - dy:p - dy + h, p - dx:p - dx + w]

@@ -6,7 +6,50 @@ original is declared beside it under the same role, with the checksum its publis
 the lab's reader reads both forms.
 """
 
-from dlabs.data.store import DataFile, Dataset, declare
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One accepted file: its name, checksum (``sha256:<hex>`` or ``md5:<hex>``) and URL.
+
+    Several files may share a `role` (e.g. the mirror's repacked archive and the upstream
+    original): `fetch` returns the first of them that is available, in declaration order.
+    """
+
+    name: str
+    checksum: str
+    url: str | None = None
+    role: str = ""
+    size: int | None = None
+
+    @property
+    def key(self) -> str:
+        return self.role or self.name
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    files: tuple[DataFile, ...]
+    description: str = ""
+    citation: str = ""
+
+    def roles(self) -> list[str]:
+        return list(dict.fromkeys(f.key for f in self.files))
+
+
+_REGISTRY: dict[str, Dataset] = {}
+
+
+def declare(ds: Dataset) -> Dataset:
+    if ds.name in _REGISTRY:
+        raise ValueError(f"data set {ds.name!r} declared twice")
+    _REGISTRY[ds.name] = ds
+    return ds
+
 
 UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases"
 

@@ -9,12 +9,14 @@ Suesstrunk 2003) on 0..255 RGB.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 _M = torch.tensor([[0.4124564, 0.3575761, 0.1804375],
                    [0.2126729, 0.7151522, 0.0721750],
                    [0.0193339, 0.1191920, 0.9503041]], dtype=torch.float64)
+_M_INV = torch.linalg.inv(_M)  # once, not per call (and a constant an ONNX export can hold)
 _WHITE = (0.95047, 1.0, 1.08883)
 _D = 6 / 29
 
@@ -36,7 +38,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fy = (L + 16) / 116
     f = torch.stack([fy + a / 500, fy, fy - b / 200], -3)
     xyz = torch.where(f > _D, f ** 3, 3 * _D ** 2 * (f - 4 / 29)) * torch.tensor(_WHITE, dtype=lab.dtype).view(3, 1, 1)
-    lin = _mix(torch.linalg.inv(_M), xyz).clamp(0, 1)
+    lin = _mix(_M_INV, xyz).clamp(0, 1)
     return torch.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055).clamp(0, 1)
 
 
@@ -73,3 +75,26 @@ def colourfulness(x: torch.Tensor) -> torch.Tensor:
     sigma = (rg.var(1, correction=0) + yb.var(1, correction=0)).sqrt()
     mu = (rg.mean(1) ** 2 + yb.mean(1) ** 2).sqrt()
     return sigma + 0.3 * mu
+
+
+def scores(outputs: torch.Tensor, originals: torch.Tensor) -> dict:
+    """Per image measures of uint8 outputs (N, 3, H, W) against their originals."""
+    return {"psnr": psnr(outputs, originals), "ssim": ssim(outputs, originals),
+            "colorfulness": colourfulness(outputs), "colorfulness_original": colourfulness(originals)}
+
+
+def summarise(per_set: dict[str, dict]) -> dict[str, float]:
+    """Means of `scores` over all photos (and per set), colourfulness as a ratio of means."""
+    cat = {k: torch.cat([s[k] for s in per_set.values()]) for k in next(iter(per_set.values()))}
+    out = {"psnr": cat["psnr"].mean(), "ssim": cat["ssim"].mean(),
+           "colorfulness_ratio": cat["colorfulness"].mean() / cat["colorfulness_original"].mean()}
+    for name, s in per_set.items():
+        out[f"psnr_{name}"] = s["psnr"].mean()
+        out[f"colorfulness_ratio_{name}"] = s["colorfulness"].mean() / s["colorfulness_original"].mean()
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def score_sets(outputs: dict[str, torch.Tensor], originals: dict) -> dict[str, float]:
+    """`summarise` of uint8 outputs (N, 3, H, W) against the original photos (N, H, W, 3) of each set."""
+    return summarise({name: scores(out, torch.from_numpy(np.ascontiguousarray(originals[name])).permute(0, 3, 1, 2))
+                      for name, out in outputs.items()})

@@ -98,16 +98,20 @@ class Framing:
         return asdict(self)
 
 
+def region(box, framing: Framing) -> tuple[int, int, int]:
+    """(left, top, side) in pixels of the square that `framing` places around a detected face `box`."""
+    x, y, w, _ = box
+    side = framing.scale * w
+    cx, cy = x + w / 2 + framing.dx * w, y + w / 2 + framing.dy * w
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), int(round(side))
+
+
 def crop(rgb: np.ndarray, box, framing: Framing, size: int) -> np.ndarray:
     """The square region `framing` places around `box`, resized to size x size (edges replicated
     where it leaves the photo)."""
     from PIL import Image
 
-    x, y, w, _ = box
-    side = framing.scale * w
-    cx, cy = x + w / 2 + framing.dx * w, y + w / 2 + framing.dy * w
-    left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
-    n = int(round(side))
+    left, top, n = region(box, framing)
     h, wid = rgb.shape[:2]
     ys = np.clip(np.arange(top, top + n), 0, h - 1)
     xs = np.clip(np.arange(left, left + n), 0, wid - 1)
@@ -132,8 +136,15 @@ def crop_face(rgb: np.ndarray, framing: Framing, size: int, source: str = "image
 
 
 def crop_photos(photos, framing: Framing, size: int) -> np.ndarray:
-    """The one face of each photo file (N, size, size, 3), framed like the training crops; an
-    `InputError` names the first bad photo."""
+    """The one face of each photo (N, size, size, 3), framed like the training crops; an `InputError`
+    names the first bad photo. A photo is a file's ``(name, bytes)`` as predict receives it (text
+    typed in its place is no photo either), or a path."""
     from dlabs.data.images import load_rgb
 
-    return np.stack([crop_face(load_rgb(p), framing, size, str(p)) for p in photos])
+    out = []
+    for p in photos:
+        name, source = p if isinstance(p, tuple) else (str(p), p)
+        if isinstance(p, tuple) and isinstance(source, str):
+            source = source.encode()
+        out.append(crop_face(load_rgb(source, name), framing, size, name))
+    return np.stack(out)

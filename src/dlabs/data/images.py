@@ -13,73 +13,135 @@ Fashion-MNIST's (trimmed, longest side scaled to 28, centred).
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from dlabs.errors import InputError
+from dlabs.errors import InputError, TooLarge
 
 MAX_BYTES = 50 * 2**20  # a photo from any phone fits; anything larger is refused before reading
 MAX_PIXELS = 50_000_000  # checked from the header, before decoding (decompression bombs)
+_STRIP = 1 << 16  # pixels converted at a time, so a large photo never exists as float in memory whole
 
 
-def _open_rgba(path: str | Path) -> np.ndarray:
-    """RGBA float32 in [0, 1] from an image file (EXIF rotation applied), or a one-line `InputError`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+@contextmanager
+def _opened(source: str | Path | bytes, name: str | None = None):
+    """The PIL image of a file or its bytes, its size and pixel count checked from the header
+    before anything is decoded. Every failure, then or while the caller decodes it (a truncated
+    or corrupt file), is the same one-line `InputError` starting with `name` (default: the path),
+    on the command line and on the web alike; size limits are `TooLarge` (HTTP 413)."""
+    import io
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    size = path.stat().st_size
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(source, bytes):
+        path, size, opened = name or "image", len(source), io.BytesIO(source)
+    else:
+        path = name or str(source)
+        if not Path(source).is_file():
+            raise InputError(f"{path}: no such file")
+        size, opened = Path(source).stat().st_size, Path(source)
     if size == 0:
         raise InputError(f"{path}: empty file")
+    limit = f"the limit is {MAX_PIXELS / 1e6:g} megapixels"
     if size > MAX_BYTES:
-        raise InputError(f"{path}: file too large ({size / 2**20:.0f} MiB; the limit is {MAX_BYTES // 2**20} MiB)")
+        raise TooLarge(f"{path}: file too large ({size / 2**20:.0f} MiB; the limit is {MAX_BYTES // 2**20} MiB)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(opened) as im:
                 if im.width * im.height > MAX_PIXELS:
-                    raise InputError(f"{path}: image too large ({im.width}x{im.height} pixels; "
-                                     f"the limit is {MAX_PIXELS:,})")
+                    raise TooLarge(f"{path}: image too large ({im.width}x{im.height} pixels; {limit})")
                 if im.width < 1 or im.height < 1:
                     raise InputError(f"{path}: image has no pixels")
-                if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                    # 16-bit or float grey: scale to 8 bits by its own range rather than clipping
-                    a = np.asarray(im, dtype=np.float32)
-                    lo, hi = float(a.min()), float(a.max())
-                    grey = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-                    return np.dstack([grey, grey, grey, np.ones_like(grey)])
-                im = ImageOps.exif_transpose(im)
-                return np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0  # CMYK, P, LA... all converted
+                yield im
     except InputError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        kind = "not an image Pillow can read" if isinstance(e, UnidentifiedImageError) else "image too large"
-        raise InputError(f"{path}: {kind}") from None
-    except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt image data
-        raise InputError(f"{path}: unreadable image ({e})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # a header Pillow itself refuses
+        raise TooLarge(f"{path}: image too large (its header declares far more pixels; {limit})") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not an image file (PNG, JPEG, GIF, BMP, WebP...)") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # truncated or corrupt image data
+        raise InputError(f"{path}: unreadable image, damaged or truncated ({e})") from None
 
 
-def load_grey(path: str | Path) -> np.ndarray:
-    """A grey float32 image in [0, 1] from an image file, or an `InputError` naming the problem."""
-    rgba = _open_rgba(path)
-    grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
-    alpha = rgba[..., 3]
-    if alpha.min() < 1.0:
+def check_image(data: bytes, name: str) -> None:
+    """Refuse what `load_rgb` and `load_grey` would refuse from the header alone (no decoding):
+    the web app's early check of an upload, with the same messages."""
+    with _opened(data, name):
+        pass
+
+
+def _deep_grey(im) -> np.ndarray | None:
+    """16-bit or float grey as float32 in [0, 1], scaled by its own range rather than clipped; None otherwise."""
+    if im.mode not in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return None
+    a = np.asarray(im, dtype=np.float32)
+    lo, hi = float(a.min()), float(a.max())
+    return (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
+
+
+def _pixels(source, name) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(16-bit or float grey as float32, None) or (None, uint8 RGB (H, W, 3), or RGBA (H, W, 4) when
+    the image has transparency) of any image, EXIF rotation applied (CMYK, P, LA... all converted)."""
+    from PIL import ImageOps
+
+    with _opened(source, name) as im:
+        deep = _deep_grey(im)
+        if deep is not None:
+            return deep, None
+        mode = "RGBA" if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info else "RGB"
+        if im.getexif().get(0x0112, 1) != 1:  # an EXIF orientation other than upright
+            im = ImageOps.exif_transpose(im)
+        im = im if im.mode == mode else im.convert(mode)
+        out = np.empty((im.height, im.width, len(mode)), dtype=np.uint8)
+        for rows in _strips(im.height, im.width):  # copied out a strip at a time: no whole-image byte string
+            out[rows] = np.asarray(im.crop((0, rows.start, im.width, rows.stop)))
+        return None, out
+
+
+def _strips(h: int, w: int):
+    rows = max(1, _STRIP // max(w, 1))
+    return (slice(r, min(h, r + rows)) for r in range(0, h, rows))
+
+
+def load_grey(path: str | Path | bytes, name: str | None = None) -> np.ndarray:
+    """A grey float32 image in [0, 1] from an image file or its bytes, or an `InputError` naming the problem."""
+    deep, rgba = _pixels(path, name)
+    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
+    if deep is not None:
+        return np.dstack([deep, deep, deep, np.ones_like(deep)])[..., :3] @ weights
+    grey = np.empty(rgba.shape[:2], dtype=np.float32)
+    for rows in _strips(*grey.shape):
+        part = np.ones(rgba[rows].shape[:2] + (4,), dtype=np.float32)  # RGBA, as Pillow's RGBA to float
+        part[..., :rgba.shape[2]] = rgba[rows] / np.float32(255.0)
+        grey[rows] = part[..., :3] @ weights
+    if rgba.shape[2] == 4 and rgba[..., 3].min() < 255:
         # flatten transparency onto the background that contrasts with what is drawn
-        opaque = alpha > 0.5
+        opaque = rgba[..., 3] > 127
         ink = float(grey[opaque].mean()) if opaque.any() else 0.0
         background = 0.0 if ink > 0.5 else 1.0
-        grey = alpha * grey + (1 - alpha) * background
+        for rows in _strips(*grey.shape):
+            alpha = rgba[rows, :, 3].astype(np.float32) / 255.0
+            grey[rows] = alpha * grey[rows] + (1 - alpha) * background
     return grey
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
-    """An RGB uint8 photo (H, W, 3) from an image file; transparency flattened onto white."""
-    rgba = _open_rgba(path)
-    alpha = rgba[..., 3:]
-    return _uint8(rgba[..., :3] * alpha + (1 - alpha))
+def load_rgb(path: str | Path | bytes, name: str | None = None) -> np.ndarray:
+    """An RGB uint8 photo (H, W, 3) from an image file or its bytes; transparency flattened onto white.
+    Converted a strip at a time: a 24-megapixel photo costs its uint8 pixels, not float copies."""
+    deep, rgba = _pixels(path, name)
+    if deep is not None:
+        return np.repeat(_uint8(deep)[..., None], 3, axis=2)
+    if rgba.shape[2] == 3 or rgba[..., 3].min() == 255:
+        return rgba if rgba.shape[2] == 3 else np.ascontiguousarray(rgba[..., :3])
+    out = np.empty(rgba.shape[:2] + (3,), dtype=np.uint8)
+    for rows in _strips(*out.shape[:2]):
+        part = rgba[rows].astype(np.float32) / 255.0
+        alpha = part[..., 3:]
+        out[rows] = _uint8(part[..., :3] * alpha + (1 - alpha))
+    return out
 
 
 def light_on_dark(grey: np.ndarray) -> np.ndarray:
@@ -97,11 +159,6 @@ def _content(a: np.ndarray, threshold: float = 0.1) -> np.ndarray:
         raise InputError("the image is blank: nothing stands out from the background")
     a = a / top
     return np.where(a < threshold, 0.0, a).astype(np.float32)
-
-
-def _bbox(a: np.ndarray) -> np.ndarray:
-    rows, cols = np.nonzero(a.any(1))[0], np.nonzero(a.any(0))[0]
-    return a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
 def _resize(a: np.ndarray, longest: int) -> np.ndarray:
@@ -129,18 +186,30 @@ def _uint8(a: np.ndarray) -> np.ndarray:
 
 def mnist_digit(grey: np.ndarray) -> np.ndarray:
     """28x28 uint8 in MNIST's convention: light digit on black, fitted in 20x20, centred by mass."""
-    a = _resize(_bbox(_content(light_on_dark(grey))), 20)
-    ys, xs = np.indices(a.shape)
-    mass = a.sum()
-    cy, cx = (ys * a).sum() / mass, (xs * a).sum() / mass
-    return _uint8(_paste(a, int(round(13.5 - cy)), int(round(13.5 - cx))))
+    return to_28(grey, digits=True)[0]
 
 
 def fashion_item(grey: np.ndarray) -> np.ndarray:
     """28x28 uint8 in Fashion-MNIST's convention: light item on black, longest side 28, centred."""
-    a = _resize(_bbox(_content(light_on_dark(grey), threshold=0.02)), 28)
-    h, w = a.shape
-    return _uint8(_paste(a, (28 - h) // 2, (28 - w) // 2))
+    return to_28(grey, digits=False)[0]
+
+
+def to_28(grey: np.ndarray, digits: bool) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A grey image as a 28x28 uint8 input in MNIST's convention (`digits`) or Fashion-MNIST's, and
+    where the image went: (sy, sx, oy, ox) such that the centre of its pixel (y, x) lands at
+    ((y + .5) sy - .5 + oy, (x + .5) sx - .5 + ox) of the 28x28 input (to map a saliency map back)."""
+    a = _content(light_on_dark(grey), threshold=0.1 if digits else 0.02)
+    rows, cols = np.nonzero(a.any(1))[0], np.nonzero(a.any(0))[0]
+    box = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    r = _resize(box, 20 if digits else 28)
+    if digits:  # the digit's centre of mass at the centre
+        ys, xs = np.indices(r.shape)
+        mass = r.sum()
+        top, left = int(round(13.5 - (ys * r).sum() / mass)), int(round(13.5 - (xs * r).sum() / mass))
+    else:
+        top, left = (28 - r.shape[0]) // 2, (28 - r.shape[1]) // 2
+    sy, sx = r.shape[0] / box.shape[0], r.shape[1] / box.shape[1]
+    return _uint8(_paste(r, top, left)), (sy, sx, top - rows[0] * sy, left - cols[0] * sx)
 
 
 # photo archives ----------------------------------------------------------------------------
@@ -206,7 +275,7 @@ def load_image_archive(path: Path, size: int, crop: float = 1.0) -> tuple[list[s
         try:
             with np.load(cache, allow_pickle=False) as z:
                 return [str(n) for n in z["names"]], z["images"]
-        except (OSError, ValueError, KeyError):
+        except Exception:  # truncated (BadZipFile, EOFError), corrupt (zlib.error) or foreign: rebuilt below
             logging.getLogger(__name__).warning("%s: unreadable cache, decoding the archive again", cache)
     names, images = read_image_archive(path, size, crop)
     buf = io.BytesIO()

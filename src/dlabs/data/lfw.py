@@ -3,19 +3,22 @@ closed-set identification split.
 
 The mirror holds the central 150x150 of LFW's 250x250 originals; `load_lfw` reads either that or
 upstream `lfw.tgz` (`lfw/<Name>/<Name>_0001.jpg`) into the same framing. `pairs.txt` holds View 2:
-10 folds of 300 matched and 300 mismatched pairs, disjoint in people.
+10 folds of 300 matched and 300 mismatched pairs, disjoint in people. `training_rows` says which
+photos a model may learn from: never the identification test photos of a run's model, never the
+people of the View 2 folds a verification model scores, never the calibration people.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
-from dlabs.data import faces, images, store
+from dlabs.data import faces, images, store, tabular
 from dlabs.errors import DataError, DlabsError
 
 MIRROR_SIDE = 150  # the mirror's photos are the central 150x150 of LFW's 250x250 originals
@@ -97,6 +100,84 @@ def held_out_people(folds, group) -> frozenset:
     return frozenset(person_of(i) for k in group for a, b, _ in folds[k] for i in (a, b))
 
 
+def pair_rows(fold, where: dict[str, int]) -> tuple[list[int], list[int]]:
+    """The photo rows (`where`: photo id -> row) of the first and the second photo of each pair of a fold."""
+    return [where[a] for a, _, _ in fold], [where[b] for _, b, _ in fold]
+
+
+@dataclass
+class TrainingRows:
+    """The photos a model learns from (`rows`, sorted; split into `fit` and `val`), the people it tells
+    apart (`classes`) and the rows of the calibration people held out of it."""
+
+    rows: np.ndarray
+    fit: np.ndarray
+    val: np.ndarray
+    classes: list[str]
+    calibration: np.ndarray
+
+    @property
+    def label(self) -> dict[str, int]:
+        return {p: i for i, p in enumerate(self.classes)}
+
+
+def training_rows(ids: np.ndarray, people: np.ndarray, *, classes: str = "all", min_images: int = 2,
+                  calibration_people: int = 0, val_fraction: float = 0.05, seed: int = 0,
+                  exclude: frozenset = frozenset()) -> TrainingRows:
+    """Which photos a model trains on. Without `exclude` (a run's model): every photo but the
+    identification test photos and the photos of `calibration_people` seeded people (each with two or
+    more photos, none of the 62), who choose the gallery's threshold. With `exclude` (a verification
+    model): every photo of everyone else, the identification test photos included (such a model never
+    scores that protocol), and no calibration people. Then the people with at least `min_images` of
+    those photos (`classes`: "identification" keeps the 62 only)."""
+    split = identity_split()
+    id_people = split["people"]
+    is_test = np.isin(ids, split["test"])
+    allowed = (~is_test if not exclude else np.ones(len(ids), bool)) & ~np.isin(people, list(exclude))
+    calib = np.array([], dtype=str)
+    if not exclude and calibration_people:
+        names, counts = np.unique(people[allowed], return_counts=True)
+        pool = [p for p, c in zip(names, counts) if c >= 2 and p not in id_people]
+        calib = np.random.default_rng(seed).choice(pool, calibration_people, replace=False)
+        allowed &= ~np.isin(people, calib)
+    names, counts = np.unique(people[allowed], return_counts=True)
+    chosen = [str(p) for p, c in zip(names, counts) if c >= min_images and (classes == "all" or p in id_people)]
+    rows = np.flatnonzero(allowed & np.isin(people, chosen))
+    fit, val = (np.sort(r) for r in tabular.holdout(rows, val_fraction, seed))
+    return TrainingRows(rows, fit, val, chosen, np.flatnonzero(np.isin(people, calib)))
+
+
+@dataclass
+class Identification:
+    """The closed-set identification protocol's photos: the test photos and the enrolment photos (the
+    62 people's other photos, which the protocol's classifier and the gallery learn the people from),
+    each with its person's index in `people`."""
+
+    people: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    enrol_x: np.ndarray
+    enrol_y: np.ndarray
+
+
+def identification(ids: np.ndarray, people: np.ndarray, x: np.ndarray) -> Identification:
+    split = identity_split()
+    label = {p: i for i, p in enumerate(split["people"])}
+    is_test = np.isin(ids, split["test"])
+    test, enrol = np.flatnonzero(is_test), np.flatnonzero(~is_test & np.isin(people, split["people"]))
+    return Identification(split["people"], x[test], np.array([label[p] for p in people[test]]),
+                          x[enrol], np.array([label[p] for p in people[enrol]]))
+
+
+def summary(size: int, crop: float) -> dict:
+    """What the faces lab's data exploration shows."""
+    ids, people, x = load_lfw(size, crop)
+    _, counts = np.unique(people, return_counts=True)
+    return {"photos": len(ids), "people": len(counts), "people_with_2_or_more": int((counts >= 2).sum()),
+            "people_with_20_or_more": int((counts >= 20).sum()), "crop": list(x.shape[1:]),
+            "identification_test_photos": len(identity_split()["test"]), "pairs_folds": 10}
+
+
 def make_identity_split(ids, people, min_images: int = 20, test_fraction: float = 0.25, seed: int = 0) -> dict:
     """The closed-set identification split: each person with >= `min_images` photos gives a seeded
     random `test_fraction` of them (rounded) to test."""
@@ -112,7 +193,7 @@ def make_identity_split(ids, people, min_images: int = 20, test_fraction: float 
 
 
 def identity_split() -> dict:
-    return json.loads(resources.files("dlabs.labs").joinpath("splits", SPLIT).read_text())
+    return json.loads(resources.files("dlabs.data").joinpath("splits", SPLIT).read_text())
 
 
 @lru_cache(maxsize=1)

@@ -41,22 +41,21 @@ def _snap(ratio: float, tol: float = 0.05) -> float | None:
     return None
 
 
-def read_ohlcv(source: str | Path, error: type[Exception] = DataError, name: str | None = None):
+def read_ohlcv(source: Path | bytes | str, error: type[Exception] = DataError, name: str | None = None):
     """A pandas frame indexed by date with float columns open, high, low, close, volume.
 
-    `source` is a path or the CSV text itself; `error` is the exception type raised (DataError
+    `source` is a file's path, a file's bytes, or the CSV text itself (a `str` is always text,
+    never a path); `name` names it in messages; `error` is the exception type raised (DataError
     for declared data, InputError for a file a user hands to predict).
     """
     import pandas as pd
 
-    where = name or (str(source) if isinstance(source, Path) or "\n" not in str(source) else "input")
-    if isinstance(source, Path) or "\n" not in str(source):
-        path = Path(source)
-        if not path.is_file():
+    where = name or (str(source) if isinstance(source, Path) else "input")
+    if isinstance(source, Path):
+        if not source.is_file():
             raise error(f"{where}: no such file")
-        text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    else:
-        text = str(source)
+        source = source.read_bytes()
+    text = source.decode("utf-8-sig", errors="replace") if isinstance(source, bytes) else source.lstrip("\ufeff")
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise error(f"{where}: empty file")
@@ -89,7 +88,11 @@ def read_ohlcv(source: str | Path, error: type[Exception] = DataError, name: str
             i = int(np.argmax(bad.to_numpy()))
             raise error(f"{where}: row {frame.index[i] + 2}: {c} is not a number ({frame[c].iloc[i]!r})")
         frame[c] = values.astype(float)
-    dates = pd.to_datetime(frame["date"], format="mixed", errors="coerce")
+    try:
+        dates = pd.to_datetime(frame["date"], format="mixed", errors="coerce")
+    except (ValueError, TypeError):  # mixed UTC offsets (+01:00 and -05:00): each row's own calendar day
+        dates = pd.to_datetime(frame["date"].map(_wall_clock), format="mixed", errors="coerce")
+        notes.append("the dates carry different UTC offsets; each row is read on its own calendar day")
     if dates.isna().any():
         i = int(np.argmax(dates.isna().to_numpy()))
         raise error(f"{where}: row {frame.index[i] + 2}: cannot read the date {frame['date'].iloc[i]!r}")
@@ -104,6 +107,14 @@ def read_ohlcv(source: str | Path, error: type[Exception] = DataError, name: str
     frame = _adjust_splits(frame, notes)
     frame.attrs["notes"] = notes
     return frame
+
+
+def _wall_clock(text: str):
+    """A date as written, without its UTC offset (NaT if it is not a date)."""
+    import pandas as pd
+
+    t = pd.to_datetime(text, errors="coerce")
+    return t.tz_localize(None) if t is not pd.NaT and t.tzinfo is not None else t
 
 
 def _check_order(frame, where: str, error, notes: list[str]):

@@ -3,7 +3,8 @@
 A file is looked up in this order: the cache (``$DLABS_HOME/data/<dataset>/<file>``), the
 mirror (``$DLABS_MIRROR/<dataset>/<file>``), then its upstream URL, downloaded with a progress
 bar to a temporary file that is renamed only once its checksum matches. Verified files are
-remembered by (size, mtime) so a large archive is hashed once, not on every run. Everything
+remembered by (size, mtime), and hashed again once their ctime moves past the hash, so a large
+archive is hashed once, not on every run; `verify_all` always hashes. Everything
 that can go wrong ends in a one-line `DataError` that names the file and what to do.
 """
 
@@ -14,59 +15,18 @@ import json
 import logging
 import os
 import tempfile
+import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from dlabs import paths
-from dlabs.errors import DataError
+from dlabs.data.catalog import _REGISTRY, DataFile, Dataset
+from dlabs.errors import DataError, DlabsError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DataFile:
-    """One accepted file: its name, checksum (``sha256:<hex>`` or ``md5:<hex>``) and URL.
-
-    Several files may share a `role` (e.g. the mirror's repacked archive and the upstream
-    original): `fetch` returns the first of them that is available, in declaration order.
-    """
-
-    name: str
-    checksum: str
-    url: str | None = None
-    role: str = ""
-    size: int | None = None
-
-    @property
-    def key(self) -> str:
-        return self.role or self.name
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    files: tuple[DataFile, ...]
-    description: str = ""
-    citation: str = ""
-
-    def roles(self) -> list[str]:
-        return list(dict.fromkeys(f.key for f in self.files))
-
-
-_REGISTRY: dict[str, Dataset] = {}
-
-
-def declare(ds: Dataset) -> Dataset:
-    if ds.name in _REGISTRY:
-        raise ValueError(f"data set {ds.name!r} declared twice")
-    _REGISTRY[ds.name] = ds
-    return ds
-
-
 def datasets() -> dict[str, Dataset]:
-    from dlabs.data import catalog  # noqa: F401  (declares everything on import)
-
     return dict(_REGISTRY)
 
 
@@ -96,21 +56,25 @@ def _load_stamps() -> dict:
         return {}
 
 
-def _verified(path: Path, spec: DataFile) -> bool:
-    """True if `path` matches `spec`'s checksum (hashing only when size or mtime changed)."""
+def _verified(path: Path, spec: DataFile, force: bool = False) -> bool:
+    """True if `path` matches `spec`'s checksum. The file is hashed once and then remembered by its
+    size and mtime, and hashed again when its ctime is past the hash (an edit in place that keeps
+    size and mtime still moves the ctime, which no one can set back); `force` always hashes."""
     st = path.stat()
     key = str(path.resolve())
-    stamp = [st.st_size, st.st_mtime_ns, spec.checksum]
     stamps = _load_stamps()
-    if stamps.get(key) == stamp:
+    old = stamps.get(key)
+    if (not force and isinstance(old, list) and len(old) == 4 and old[:3] == [st.st_size, st.st_mtime_ns, spec.checksum]
+            and st.st_ctime_ns <= old[3]):
         return True
+    started = time.time_ns()  # the hash reads what the file held from here on
     algo, _, expected = spec.checksum.partition(":")
     if _digest(path, algo) != expected:
         return False
-    stamps[key] = stamp
+    stamps[key] = [st.st_size, st.st_mtime_ns, spec.checksum, started]
     try:
         paths.atomic_write(_stamp_path(), json.dumps(stamps))
-    except OSError:
+    except DlabsError:
         pass  # a read-only home only costs a re-hash next time
     return True
 
@@ -123,10 +87,10 @@ def _candidates(ds: Dataset, spec: DataFile) -> list[tuple[str, Path]]:
     return out
 
 
-def _local(ds: Dataset, spec: DataFile) -> Path | None:
+def _local(ds: Dataset, spec: DataFile, force: bool = False) -> Path | None:
     for where, path in _candidates(ds, spec):
         if path.is_file():
-            if _verified(path, spec):
+            if _verified(path, spec, force):
                 return path
             raise DataError(
                 f"{path}: checksum mismatch for {ds.name}/{spec.name} in the {where} "
@@ -141,7 +105,8 @@ def _download(ds: Dataset, spec: DataFile) -> Path:
     target = paths.home() / "data" / ds.name / spec.name
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s from %s", spec.name, spec.url)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.name}.", suffix=".part")
+    paths.sweep(target.parent, f".{spec.name}.")  # what a killed download left
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.name}.{os.getpid()}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(spec.url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
@@ -184,6 +149,19 @@ def fetch(dataset_name: str, role: str) -> Path:
     if paths.offline():
         raise DataError(f"{ds.name}/{names} not found in cache or mirror and DLABS_OFFLINE is set; put it in {where}")
     return _download(ds, downloadable[0])
+
+
+def verify_all(dataset_name: str) -> dict[str, Path]:
+    """Hash every file of a data set that is present again, whatever was remembered (``dlabs data
+    verify``); a file that is not present is an error that says how to fetch it."""
+    ds = dataset(dataset_name)
+    out = {}
+    for role in ds.roles():
+        found = [p for spec in ds.files if spec.key == role if (p := _local(ds, spec, force=True)) is not None]
+        if not found:
+            raise DataError(f"{ds.name}/{role}: not present in cache or mirror; get it with: dlabs data fetch {ds.name}")
+        out[role] = found[0]
+    return out
 
 
 def fetch_all(dataset_name: str) -> dict[str, Path]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
-import sys
+
 from pathlib import Path
 
 import numpy as np
@@ -60,17 +60,19 @@ def holdout(indices: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray
 
 
 class Scaler:
-    """Standardisation fitted on training rows only; its state is saved with the model."""
+    """Standardisation fitted on training rows only; its state (with the rows' range, which
+    `check_range` judges new input by) is saved with the model."""
 
-    def __init__(self, mean: np.ndarray, scale: np.ndarray):
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, low=None, high=None):
         self.mean = np.asarray(mean, dtype=np.float64)
         self.scale = np.asarray(scale, dtype=np.float64)
+        self.low, self.high = low, high
 
     @classmethod
     def fit(cls, x: np.ndarray) -> "Scaler":
         x = np.asarray(x, dtype=np.float64)
         std = x.std(axis=0)
-        return cls(x.mean(axis=0), np.where(std > 0, std, 1.0))
+        return cls(x.mean(axis=0), np.where(std > 0, std, 1.0), x.min(axis=0), x.max(axis=0))
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
@@ -79,7 +81,10 @@ class Scaler:
         return np.asarray(z) * self.scale + self.mean
 
     def state(self, prefix: str) -> dict:
-        return {f"{prefix}_mean": np.atleast_1d(self.mean), f"{prefix}_scale": np.atleast_1d(self.scale)}
+        out = {f"{prefix}_mean": np.atleast_1d(self.mean), f"{prefix}_scale": np.atleast_1d(self.scale)}
+        if self.low is not None:
+            out |= {f"{prefix}_min": np.atleast_1d(self.low), f"{prefix}_max": np.atleast_1d(self.high)}
+        return out
 
     @classmethod
     def from_state(cls, state: dict, prefix: str) -> "Scaler":
@@ -95,6 +100,8 @@ def _rows_from_text(text: str, source: str) -> list[dict]:
             obj = json.loads(text)
         except ValueError as e:
             raise InputError(f"{source}: not valid JSON ({e})") from None
+        except RecursionError:
+            raise InputError(f"{source}: not a JSON object of features (nested too deeply)") from None
         rows = obj if isinstance(obj, list) else [obj]
         if not all(isinstance(r, dict) for r in rows):
             raise InputError(f"{source}: expected a JSON object of features or a list of them")
@@ -108,27 +115,24 @@ def _rows_from_text(text: str, source: str) -> list[dict]:
     return frame.to_dict(orient="records")
 
 
-def feature_rows(inputs: list[str], fields: dict[str, str], names: tuple[str, ...]) -> np.ndarray:
+def feature_rows(items: list[tuple[str, str | bytes]], fields: dict[str, str], names: tuple[str, ...]) -> np.ndarray:
     """Parse predict input into an (n, len(names)) float matrix, strictly.
 
-    Forms: ``--NAME value`` flags (`fields`), a JSON object or list of objects (as text or a
-    ``.json`` file), a CSV file with a header row, or ``-`` for standard input. Names match
+    Forms: ``--NAME value`` flags (`fields`), and items (``(name, text or a file's bytes)``)
+    holding a JSON object or list of objects, or a CSV table with a header row. Names match
     case-insensitively; a missing, unknown, non-numeric or non-finite feature is an error that
     names it (and the row).
     """
     rows: list[tuple[str, dict]] = []
     if fields:
         rows.append(("flags", fields))
-    for item in inputs:
-        if item == "-":
-            text, source = sys.stdin.read(), "stdin"
-        elif Path(item).suffix.lower() in (".json", ".csv", ".txt"):
-            if not Path(item).is_file():
-                raise InputError(f"{item}: no such file")
-            text, source = Path(item).read_text(errors="replace"), item
-        else:
-            text, source = item, "input"
-        parsed = _rows_from_text(text, source)
+    for source, data in items:
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise InputError(f"{source}: not UTF-8 text (expected JSON or CSV)") from None
+        parsed = _rows_from_text(data, source)
         rows += [(f"{source} row {i + 1}" if len(parsed) > 1 else source, r) for i, r in enumerate(parsed)]
     if not rows:
         raise InputError(f"no input: give the features as flags (--{names[0]} ...), JSON, or a CSV file")
@@ -140,11 +144,15 @@ def feature_rows(inputs: list[str], fields: dict[str, str], names: tuple[str, ..
             canon = lookup.get(str(key).strip().lower())
             if canon is None:
                 raise InputError(f"{where}: unknown feature '{key}' (expected: {', '.join(names)})")
+            if canon in given:  # CRIM and crim in one object: neither silently wins
+                raise InputError(f"{where}: feature {canon} given twice")
             given[canon] = value
         missing = [n for n in names if n not in given]
         if missing:
             raise InputError(f"{where}: missing feature(s) {', '.join(missing)}")
         for c, name in enumerate(names):
+            if isinstance(given[name], bool):  # JSON true/false: float() would take them as 1 and 0
+                raise InputError(f"{where}: feature {name} is {json.dumps(given[name])}, not a number")
             try:
                 value = float(given[name])
             except (TypeError, ValueError):
@@ -153,3 +161,28 @@ def feature_rows(inputs: list[str], fields: dict[str, str], names: tuple[str, ..
                 raise InputError(f"{where}: feature {name} is {given[name]!r}; a finite number is required")
             out[r, c] = value
     return out
+
+
+REACH = 2.0  # input more than this many training ranges beyond the training rows is refused
+
+
+def check_range(x: np.ndarray, state: dict, names, prefix: str = "x") -> list[list[str]]:
+    """Notes per row of `x` for features outside the range of the training rows (the prediction
+    extrapolates); a feature far outside it (`REACH` ranges beyond, or for a run saved without
+    ranges 20 standard deviations from the mean) is refused: there the model says nothing."""
+    mean, scale = np.asarray(state[f"{prefix}_mean"]), np.asarray(state[f"{prefix}_scale"])
+    if f"{prefix}_min" in state:
+        low, high = np.asarray(state[f"{prefix}_min"]), np.asarray(state[f"{prefix}_max"])
+        span = np.maximum(high - low, scale)
+        far, bounds = (x < low - REACH * span) | (x > high + REACH * span), (low, high)
+    else:
+        far, bounds = np.abs(x - mean) > 20 * scale, None
+    if far.any():
+        r, c = np.argwhere(far)[0]
+        seen = f"{bounds[0][c]:g} to {bounds[1][c]:g}" if bounds else f"mean {mean[c]:.4g}, sd {scale[c]:.4g}"
+        raise InputError(f"row {r + 1}: feature {names[c]} is {x[r, c]:g}, far outside the training rows "
+                         f"({seen}); the model cannot predict there")
+    if bounds is None:
+        return [[] for _ in x]
+    return [[f"{n} {v:g} is outside the training range {lo:g} to {hi:g}: the prediction extrapolates"
+             for n, v, lo, hi in zip(names, row, *bounds) if not lo <= v <= hi] for row in x]

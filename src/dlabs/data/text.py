@@ -1,101 +1,21 @@
-"""Text data: the review-archive reader with its parsed cache, a tokenizer, n-gram
-vocabularies fitted on training documents only, and a sparse batcher.
+"""Text data: a tokenizer, n-gram vocabularies fitted on training documents only, a sparse
+batcher, and what a text lab's predict reads.
 
-The archive is streamed once (``tarfile`` mode ``r:gz``), so the mirror's text-only repack and
-the upstream ``aclImdb_v1.tar.gz`` read the same; only ``<root>/{train,test}/{pos,neg}/*.txt``
-are taken. The parsed texts are cached in ``$DLABS_HOME/parsed/`` as one ``.npz`` (UTF-8 bytes
-with offsets, no pickle) keyed by the archive's checksum, so later runs skip the 50,000 small
-files. Document-term matrices are SciPy CSR matrices; `SparseBatcher` densifies one batch at a
-time (or hands out index/weight lists for ``nn.EmbeddingBag``) so 25k x 10k floats never sit in
-memory. `read_inputs` turns what a person passes to ``predict`` into texts, with warnings.
+Document-term matrices are SciPy CSR matrices; `SparseBatcher` densifies one batch at a time
+(or hands out index/weight lists for ``nn.EmbeddingBag``) so 25k x 10k floats never sit in
+memory. `read_reviews` turns a predict request's items into texts, with warnings. The review
+archive's reader is `dlabs.data.aclimdb`.
 """
 
 from __future__ import annotations
 
-import io
-import logging
 import re
-import sys
-import tarfile
-import zlib
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
+from itertools import chain, repeat
 
 import numpy as np
 
-from dlabs import paths
-from dlabs.errors import DataError, InputError
-
-log = logging.getLogger(__name__)
-
-SPLITS = ("train", "test")
-CLASSES = ("neg", "pos")  # label 0, label 1
-_MEMBER = re.compile(r"^(?:\./)?[^/]+/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
-
-
-@dataclass
-class Reviews:
-    """Parsed labelled reviews of one archive: parallel arrays, one entry per review."""
-
-    texts: list[str]
-    labels: np.ndarray  # int8: 1 positive, 0 negative
-    split: np.ndarray  # int8: 0 train, 1 test
-    rating: np.ndarray  # int8: the 1..10 star rating in the file name
-
-    def take(self, split: str) -> tuple[list[str], np.ndarray]:
-        mask = self.split == SPLITS.index(split)
-        return [t for t, m in zip(self.texts, mask) if m], self.labels[mask].astype(np.int64)
-
-
-def read_review_archive(path: Path) -> Reviews:
-    """Every labelled review of an aclImdb-layout ``.tar.gz``, in sorted path order."""
-    rows = []
-    try:
-        with tarfile.open(path, mode="r:gz") as tar:
-            for member in tar:
-                m = _MEMBER.match(member.name)
-                if m is None or not member.isfile():
-                    continue
-                raw = tar.extractfile(member).read()
-                rows.append((m.group(1), m.group(2), int(m.group(3)), int(m.group(4)),
-                             raw.decode("utf-8", errors="replace")))
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
-        raise DataError(f"{path}: not a readable .tar.gz ({e.__class__.__name__}: {e}); "
-                        "the archive is corrupt or truncated, delete it and fetch it again") from None
-    if not rows:
-        raise DataError(f"{path}: no reviews found (expected aclImdb/{{train,test}}/{{pos,neg}}/*.txt)")
-    rows.sort(key=lambda r: (r[0], r[1], r[2]))
-    missing = [f"{s}/{c}" for s in SPLITS for c in CLASSES if not any(r[0] == s and r[1] == c for r in rows)]
-    if missing:
-        raise DataError(f"{path}: no reviews under {', '.join(missing)}; not an aclImdb archive")
-    return Reviews([r[4] for r in rows],
-                   np.array([CLASSES.index(r[1]) for r in rows], dtype=np.int8),
-                   np.array([SPLITS.index(r[0]) for r in rows], dtype=np.int8),
-                   np.array([r[3] for r in rows], dtype=np.int8))
-
-
-def load_reviews(path: Path, key: str) -> Reviews:
-    """`read_review_archive` through a cache in ``$DLABS_HOME/parsed/`` keyed by `key` (the checksum)."""
-    cache = paths.home() / "parsed" / f"reviews-{re.sub(r'[^0-9a-zA-Z]+', '-', key)[:80]}.npz"
-    if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as z:
-                blob, offsets = z["text_utf8"].tobytes(), z["offsets"]
-                texts = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:])]
-                return Reviews(texts, z["labels"], z["split"], z["rating"])
-        except (OSError, ValueError, KeyError, UnicodeDecodeError):
-            log.warning("%s: unreadable cache, parsing the archive again", cache)
-    reviews = read_review_archive(path)
-    encoded = [t.encode("utf-8") for t in reviews.texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    buf = io.BytesIO()
-    np.savez_compressed(buf, text_utf8=np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets=offsets,
-                        labels=reviews.labels, split=reviews.split, rating=reviews.rating)
-    paths.atomic_write(cache, buf.getvalue())  # two processes never see half a cache file
-    return reviews
-
+from dlabs.errors import InputError, printable
 
 # tokens and vocabularies -------------------------------------------------------------------
 _TAG = re.compile(r"<[^>]{0,40}>")
@@ -127,6 +47,7 @@ class NgramVocabulary:
         self.keys = [np.asarray(k, dtype=np.int64) for k in keys]
         self.index = {w: i for i, w in enumerate(self.words)}
         self.offsets = np.concatenate([[0], np.cumsum([len(k) for k in self.keys])])
+        self._lookups: dict = {}
 
     @property
     def n_max(self) -> int:
@@ -163,9 +84,9 @@ class NgramVocabulary:
 
     def _grams(self, docs: list[list[str]]):
         """Per order n: (document index, key) of every n-gram whose words are all known."""
-        get = self.index.get
-        ids = np.fromiter((get(t, -1) for doc in docs for t in doc), dtype=np.int64)
-        doc = np.repeat(np.arange(len(docs)), [len(d) for d in docs])
+        lengths = [len(d) for d in docs]
+        ids = np.fromiter(map(self.index.get, chain.from_iterable(docs), repeat(-1)), np.int64, sum(lengths))
+        doc = np.repeat(np.arange(len(docs)), lengths)
         base = len(self.words)
         for n in range(1, self.n_max + 1):
             m = len(ids) - n + 1
@@ -179,16 +100,29 @@ class NgramVocabulary:
                 key = key * base + part
             yield doc[:m][ok], key[ok]
 
+    def _lookup(self, n: int):
+        """key -> column within order n, or -1: a table for words (a word's key is its id), a hash
+        index for longer n-grams (a sorted search is 7 times slower; it was bulk predict's hot spot)."""
+        if n not in self._lookups:
+            table = self.keys[n - 1]
+            if n == 1:
+                lut = np.full(len(self.words), -1, np.int64)
+                lut[table] = np.arange(len(table))
+                self._lookups[n] = lut.__getitem__
+            else:
+                import pandas as pd
+
+                self._lookups[n] = pd.Index(table).get_indexer
+        return self._lookups[n]
+
     def transform(self, docs: list[list[str]]):
         """A binary CSR (documents x terms) matrix: which known terms each document holds."""
         from scipy import sparse
 
         rows, cols = [], []
         for n, (doc, key) in enumerate(self._grams(docs), start=1):
-            table = self.keys[n - 1]
-            pos = np.searchsorted(table, key)
-            hit = pos < len(table)
-            hit[hit] = table[pos[hit]] == key[hit]
+            pos = self._lookup(n)(key)  # each key's place among the order's terms, -1 if not a term
+            hit = pos >= 0
             rows.append(doc[hit])
             cols.append(pos[hit] + self.offsets[n - 1])
         rows, cols = np.concatenate(rows), np.concatenate(cols)
@@ -258,28 +192,20 @@ def _decode(raw: bytes, source: str, warnings: list[str]) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def read_inputs(inputs: list[str], fields: dict[str, str], max_chars: int) -> list[tuple[str, list[str]]]:
-    """Texts for `predict`, each with its warnings: (text, [warning...]) from text arguments, ``--file F`` (one review a line) and ``-`` (stdin, one a line)."""
-    unknown = set(fields) - {"file"}
-    if unknown:
-        raise InputError(f"unknown option(s) --{', --'.join(sorted(unknown))} (give review text, --file F, or - for stdin)")
-    items: list[tuple[str, list[str]]] = []
-    for item in inputs:
-        if item == "-":
+def read_reviews(items: list[tuple[str, str | bytes]], max_chars: int) -> list[tuple[str, list[str]]]:
+    """Texts for `predict`, each with its warnings: a text item is one review; a bytes item (a file
+    or standard input) holds one review a line."""
+    found: list[tuple[str, list[str]]] = []
+    for name, item in items:
+        if isinstance(item, bytes):
             warnings: list[str] = []
-            items += _lines(_decode(sys.stdin.buffer.read(), "stdin", warnings), "stdin", warnings)
+            found += _lines(_decode(item, name, warnings), name, warnings)
         else:
-            items.append((item, []))
-    if "file" in fields:
-        path = Path(fields["file"]).expanduser()
-        if not path.is_file():
-            raise InputError(f"{path}: no such file (--file takes a text file with one review a line)")
-        warnings = []
-        items += _lines(_decode(path.read_bytes(), str(path), warnings), str(path), warnings)
-    if not items:
+            found.append((printable(item), []))  # a JSON "\ud800" would make the echoed text unprintable
+    if not found:
         raise InputError('no review given: pass the text ("dlabs predict imdb \'Great film\'"), --file F, or - for stdin')
     out = []
-    for review, warnings in items:
+    for review, warnings in found:
         if not review.strip():
             raise InputError("empty review: give some text to classify")
         if len(review) > max_chars:
@@ -294,3 +220,16 @@ def _lines(body: str, source: str, warnings: list[str]) -> list[tuple[str, list[
     if not lines:
         raise InputError(f"{source}: no review in it (empty, or only blank lines)")
     return [(line, warnings) for line in lines]
+
+
+def occlusions(x, limit: int = 2000):
+    """(the first `limit` terms of a one-row CSR matrix `x`, a CSR matrix of `x` and then `x`
+    without each of those terms, one a row): the rows that occlusion evidence scores."""
+    from scipy import sparse
+
+    terms = x.indices[:limit]
+    rows = [x]
+    for j in terms:
+        keep = x.indices != j
+        rows.append(sparse.csr_matrix((x.data[keep], x.indices[keep], [0, int(keep.sum())]), shape=x.shape))
+    return terms, sparse.vstack(rows).tocsr()

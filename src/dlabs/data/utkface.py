@@ -3,7 +3,7 @@
 Labels come from the file names, ``[age]_[gender]_[race]_[date&time].jpg.chip.jpg``; names
 without the three label fields are skipped and counted, and ages are capped at 100 as the manual
 does. UTKFace has no official split, so a seeded 80/10/10 split stratified by gender and age
-band is committed as ``dlabs/labs/splits/utkface.json`` (`make_split` regenerates it byte for byte).
+band is committed as ``dlabs/data/splits/utkface.json`` (`make_split` regenerates it byte for byte).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from dlabs.data import faces, images, store
 from dlabs.errors import DataError
 
-SPLIT_FILE = Path(__file__).parents[1] / "labs" / "splits" / "utkface.json"
+SPLIT_FILE = Path(__file__).with_name("splits") / "utkface.json"
 NAME = re.compile(r"^(\d{1,3})_([01])_([0-4])_\d")  # age_gender_race_ (the date part is not a label)
 MAX_AGE = 100  # the manual's cap: 101..116-year-olds (a few dozen faces) count as 100
 AGE_BANDS = (0, 3, 10, 20, 30, 40, 50, 60, 70, 80, 101)  # the split's strata and the report's bands
@@ -33,6 +33,14 @@ def parse_name(name: str) -> tuple[int, int, int] | None:
 
 def band_of(age) -> np.ndarray:
     return np.searchsorted(AGE_BANDS, np.asarray(age), side="right") - 1
+
+
+def age_range(age: float, interval: dict) -> list[int]:
+    """The validation band around a predicted age, widened where needed to hold the estimate itself
+    (the model over-ages babies, so their band can lie wholly below it)."""
+    b = int(band_of(age))
+    return [round(float(max(0.0, age + min(interval["low"][b], 0)))),
+            round(float(min(MAX_AGE, age + max(interval["high"][b], 0))))]
 
 
 def band_names() -> list[str]:
@@ -85,6 +93,16 @@ def split_indices(d: dict) -> dict[str, np.ndarray]:
         out[part] = np.array(sorted(where[s] for s in split[part]))
     out["train"] = np.setdiff1d(np.arange(len(d["stems"])), np.concatenate([out["val"], out["test"]]))
     return out
+
+
+def load_parts(size: int, limit: int = 0) -> tuple[dict, dict[str, np.ndarray]]:
+    """Every labelled face (`load_faces`) and the rows of train, val and test; with `limit`, train is
+    a seeded sample of that many faces."""
+    d = load_faces(size)
+    idx = split_indices(d)
+    if limit:  # a seeded sample: the names sort by age, so the first N would be the ages 1, 10-19, 100
+        idx["train"] = np.sort(np.random.default_rng(0).permutation(idx["train"])[:limit])
+    return d, idx
 
 
 def example_photo(x: np.ndarray) -> np.ndarray:

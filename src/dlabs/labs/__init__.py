@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 
 from dlabs.errors import DlabsError
-from dlabs.labs.base import Lab, Prepared
+from dlabs.labs.base import Baseline, Evaluation, Export, Lab, Model, Output, Request, TrainData
 
 _LABS: dict[str, Lab] = {}
 _loaded = False
@@ -46,4 +46,5 @@ def get_lab(name: str) -> Lab:
     return all_[name]
 
 
-__all__ = ["Lab", "Prepared", "register", "labs", "get_lab"]
+__all__ = ["Lab", "TrainData", "Model", "Evaluation", "Baseline", "Request", "Output", "Export", "register", "labs",
+           "get_lab"]

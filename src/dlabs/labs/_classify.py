@@ -17,16 +17,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from dlabs.config import option
 from dlabs.data import tabular
 from dlabs.engine import metrics as M
-from dlabs.engine.trainer import TensorBatcher
-from dlabs.labs.base import Lab, Prepared
-from dlabs.models.logistic import LogisticRegression
+from dlabs.labs import _export
+from dlabs.labs.base import Baseline, Evaluation, Lab, TrainData
 
 
 @dataclass(frozen=True)
@@ -35,21 +31,18 @@ class DataConfig:
     limit: int = option(0, "use only the first N training examples (quick runs); 0 = all")
 
 
-class EnsembleCrossEntropy(nn.Module):
-    """Cross-entropy that also takes an ensemble's (K, N, C) training output against (N,) targets."""
-
-    def __init__(self, label_smoothing: float = 0.0):
-        super().__init__()
-        self.label_smoothing = label_smoothing
-
-    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if out.ndim == 3:
-            out, target = out.reshape(-1, out.shape[-1]), target.repeat(out.shape[0])
-        return F.cross_entropy(out, target, label_smoothing=self.label_smoothing)
-
-
-def accuracy(out: torch.Tensor, target: torch.Tensor) -> dict:
+def accuracy(out, target) -> dict:
     return {"accuracy": (out.argmax(-1) == target).float().mean()}
+
+
+@dataclass
+class TestSplit:
+    """The raw test examples, their labels, and the model's input made from them with the saved state."""
+
+    x: np.ndarray
+    y: np.ndarray
+    tensor: object
+    state: dict
 
 
 class ClassifierLab(Lab):
@@ -58,6 +51,7 @@ class ClassifierLab(Lab):
     labels: ClassVar[tuple[str, ...]] = ()
     compare_manual = True
     bench_presets = ("manual", "best")  # so the bench's `best` evaluation reuses the manual run just trained
+    export = _export.classifier  # dlabs export: the whole predictor as one ONNX graph
 
     # what a lab supplies ----------------------------------------------------------------------
     def load(self, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -68,7 +62,7 @@ class ClassifierLab(Lab):
         """Preprocessing fitted on the rows the model is fitted on."""
         return {}
 
-    def to_tensor(self, x: np.ndarray, state: dict) -> torch.Tensor:
+    def to_tensor(self, x: np.ndarray, state: dict):
         """Model input from raw arrays (the form the batcher holds)."""
         raise NotImplementedError
 
@@ -76,8 +70,8 @@ class ClassifierLab(Lab):
         """Flat float features for the logistic-regression baseline."""
         raise NotImplementedError
 
-    def read_inputs(self, state: dict, cfg, inputs: list[str], fields: dict) -> tuple[list[str], np.ndarray]:
-        """(a name per example, raw arrays like `load`'s) from predict input."""
+    def read_inputs(self, state: dict, cfg, request) -> tuple[list[str], np.ndarray]:
+        """(a name per example, raw arrays like `load`'s) from a predict `Request`."""
         raise NotImplementedError
 
     def draw(self, ax, x: np.ndarray) -> None:
@@ -86,8 +80,12 @@ class ClassifierLab(Lab):
                 fontsize=6, family="monospace")
 
     # the Lab interface ------------------------------------------------------------------------
-    def prepare(self, cfg, seed: int) -> Prepared:
-        x_tr, y_tr, x_te, y_te = self.load(cfg)
+    def train_data(self, cfg, seed: int) -> TrainData:
+        import torch
+
+        from dlabs.engine.trainer import TensorBatcher
+
+        x_tr, y_tr, _, _ = self.load(cfg)
         if cfg.data.limit:
             x_tr, y_tr = x_tr[:cfg.data.limit], y_tr[:cfg.data.limit]
         fit_idx, val_idx = (np.sort(i) for i in tabular.holdout(np.arange(len(x_tr)), cfg.data.val_fraction, seed))
@@ -96,20 +94,26 @@ class ClassifierLab(Lab):
         def batcher(x, y):
             return TensorBatcher(self.to_tensor(x, state), torch.as_tensor(y, dtype=torch.int64))
 
-        info = {"classes": len(self.labels), "train": len(fit_idx), "validation": len(val_idx), "test": len(x_te),
-                "train_class_counts": dict(zip(self.labels, np.bincount(y_tr, minlength=len(self.labels)).tolist()))}
-        raw = {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
-        return Prepared(batcher(x_tr[fit_idx], y_tr[fit_idx]), batcher(x_tr[val_idx], y_tr[val_idx]) if len(val_idx) else None,
-                        batcher(x_te, y_te), state, info, raw)
+        return TrainData(batcher(x_tr[fit_idx], y_tr[fit_idx]),
+                         batcher(x_tr[val_idx], y_tr[val_idx]) if len(val_idx) else None, state,
+                         {"train": len(fit_idx), "validation": len(val_idx)})
+
+    def test_data(self, cfg, state: dict) -> TestSplit:
+        _, _, x_te, y_te = self.load(cfg)
+        return TestSplit(x_te, y_te, self.to_tensor(x_te, state), state)
 
     def loss_fn(self, cfg):
+        from dlabs.models.losses import EnsembleCrossEntropy
+
         return EnsembleCrossEntropy(getattr(cfg, "label_smoothing", 0.0))
 
     def metrics_fn(self, cfg):
         return accuracy
 
-    def proba(self, model, x: torch.Tensor, cfg, batch_size: int = 1000) -> np.ndarray:
+    def proba(self, model, x, cfg, batch_size: int = 1000) -> np.ndarray:
         """Class probabilities of raw-form inputs, in batches, on the model's device."""
+        import torch
+
         device = next(model.parameters()).device
         model.eval()
         out = []
@@ -119,32 +123,32 @@ class ClassifierLab(Lab):
                 out.append(torch.softmax(model(xb).float(), -1).cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.labels)), dtype=np.float32)
 
-    def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:
-        proba = self.proba(model, data.test.tensors[0], cfg)
-        data.raw["test_proba"] = proba  # reused by plots()
-        return M.classification(data.raw["y_test"], proba)
+    def evaluate(self, model, test: TestSplit, device) -> Evaluation:
+        proba = self.proba(model.net, test.tensor, model.cfg)
+        per_class = M.per_class(test.y, proba.argmax(1), list(self.labels))
+        return Evaluation(M.classification(test.y, proba), {"proba": proba},
+                          {"classes": len(self.labels), "test": len(test.y), "per_class": per_class})
 
-    def baselines(self, data: Prepared, cfg, seed: int) -> dict:
-        t0 = time.perf_counter()
-        x_tr = self.baseline_features(data.raw["x_train"], data.state)
-        est = LogisticRegression().fit(x_tr, data.raw["y_train"])
-        proba = est.predict_proba(self.baseline_features(data.raw["x_test"], data.state))
-        return {"logistic_regression": {"metrics": M.classification(data.raw["y_test"], proba),
-                                        "train_seconds": time.perf_counter() - t0}}
+    def baselines(self, cfg, seed: int, test: TestSplit) -> dict:
+        from dlabs.models.logistic import LogisticRegression
 
-    def plots(self, run, model, data: Prepared, cfg, trainer) -> None:
+        x_tr, y_tr, _, _ = self.load(cfg)
+        if cfg.data.limit:
+            x_tr, y_tr = x_tr[:cfg.data.limit], y_tr[:cfg.data.limit]
+        t0 = time.perf_counter()  # the same preprocessing as the model: the run's saved state
+        est = LogisticRegression().fit(self.baseline_features(x_tr, test.state), y_tr)
+        proba = est.predict_proba(self.baseline_features(test.x, test.state))
+        return {"logistic_regression": Baseline(M.classification(test.y, proba), time.perf_counter() - t0)}
+
+    def plots(self, model, test: TestSplit, evaluation: Evaluation, outdir) -> None:
         from dlabs.report import plots as P
 
-        proba = data.raw.get("test_proba")
-        if proba is None:
-            proba = self.proba(model, data.test.tensors[0], cfg)
-        y_true, y_pred = data.raw["y_test"], proba.argmax(1)
+        proba = evaluation.predictions["proba"]
+        y_true, y_pred = test.y, proba.argmax(1)
         labels = list(self.labels)
-        P.confusion_matrix(y_true, y_pred, labels, run.plots_dir() / "confusion_matrix.png")
-        per_class = M.per_class(y_true, y_pred, labels)
-        run.write_json("per_class.json", per_class)
-        self._per_class_plot(per_class, run.plots_dir() / "per_class.png")
-        self._mistakes_plot(data.raw["x_test"], y_true, proba, run.plots_dir() / "most_confident_mistakes.png")
+        P.confusion_matrix(y_true, y_pred, labels, outdir / "confusion_matrix.png")
+        self._per_class_plot(evaluation.info["per_class"], outdir / "per_class.png")
+        self._mistakes_plot(test.x, y_true, proba, outdir / "most_confident_mistakes.png")
 
     @staticmethod
     def _per_class_plot(per_class: dict, path) -> None:
@@ -199,9 +203,10 @@ class ClassifierLab(Lab):
             save(fig, Path(outdir) / "class_counts.png")
         return info
 
-    def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
-        names, x = self.read_inputs(state, cfg, inputs, fields)
-        proba = self.proba(model, self.to_tensor(x, state), cfg)
+    def predict(self, model, request) -> list[dict]:
+        state = model.state
+        names, x = self.read_inputs(state, model.cfg, request)
+        proba = _export.proba(self, model, x)  # in PyTorch, or ONNX Runtime for an exported model
         labels = state.get("labels", list(self.labels))
         out = []
         for name, p in zip(names, proba):

@@ -11,17 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-from torch import nn
 
 from dlabs.config import option
 from dlabs.data import idx, images
-from dlabs.data.augment import AugmentConfig, ImageAugment, shifted
-from dlabs.engine.trainer import TrainConfig
+from dlabs.data.augment import AugmentConfig
+from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DlabsError, InputError
+from dlabs.labs import _explain
 from dlabs.labs._classify import ClassifierLab, DataConfig
-from dlabs.models import MLP
-from dlabs.models.cnn import ConvNet, ManualCNN, Standardize, channels_last
 
 
 @dataclass(frozen=True)
@@ -31,6 +28,7 @@ class ModelConfig:
     hidden: tuple[int, ...] = option((512, 512), "mlp: hidden layer widths")
     widths: tuple[int, ...] = option((32, 64, 128), "convnet: channels per stage (each stage halves the size)")
     depths: tuple[int, ...] = option((2, 2, 2), "convnet: conv layers in each stage of `widths`")
+    batchnorm: bool = option(True, "convnet: batch normalisation after each convolution (false: a bias instead)")
     dropout: float = option(0.2, "dropout (mlp: after each hidden layer; cnn: as in the model)")
 
 
@@ -47,15 +45,6 @@ class ImageConfig:
                                "left and right; 0 = off")
 
 
-class _Flatten(nn.Module):
-    def __init__(self, mean: float, std: float):
-        super().__init__()
-        self.standardize = Standardize(mean, std)
-
-    def forward(self, x):
-        return self.standardize(x).flatten(1)
-
-
 class ImageLab(ClassifierLab):
     input_kind = "image"
     Config = ImageConfig
@@ -69,50 +58,67 @@ class ImageLab(ClassifierLab):
         return {"pixel_mean": float(x.mean()), "pixel_std": float(x.std()), "size": list(x_fit.shape[1:])}
 
     def to_tensor(self, x, state):
+        import torch
+
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).unsqueeze(1)
 
     def baseline_features(self, x, state):
         return x.reshape(len(x), -1).astype(np.float32) / 255.0
 
     def build_model(self, cfg, state):
+        from torch import nn
+
+        from dlabs.models.cnn import ConvNet, Flatten, ManualCNN, channels_last
+        from dlabs.models.mlp import MLP
+
         mean, std, n, m = state["pixel_mean"], state["pixel_std"], len(self.labels), cfg.model
         if m.kind == "mlp":
-            return nn.Sequential(_Flatten(mean, std), MLP(28 * 28, tuple(m.hidden), n, m.dropout))
+            return nn.Sequential(Flatten(mean, std), MLP(28 * 28, tuple(m.hidden), n, m.dropout))
         if m.kind == "manual_cnn":
             return channels_last(ManualCNN(mean, std, n, m.dropout))
         if m.kind == "convnet":
             if len(m.depths) != len(m.widths):
                 raise DlabsError(f"model.depths={m.depths}: give one conv count per stage of model.widths={m.widths}")
-            return channels_last(ConvNet(mean, std, tuple(m.widths), tuple(m.depths), n, m.dropout))
+            return channels_last(ConvNet(mean, std, tuple(m.widths), tuple(m.depths), n, m.dropout, m.batchnorm))
         raise DlabsError(f"model.kind={m.kind}: expected mlp, manual_cnn or convnet")
 
     def augment(self, cfg):
+        from dlabs.data.augment import ImageAugment
+
         aug = ImageAugment(cfg.augment)
         return aug if aug else None
 
     def proba(self, model, x, cfg, batch_size=1000):
+        from dlabs.data.augment import shifted
+
         views = [x, x.flip(3)] if cfg.tta else [x]
         if s := cfg.tta_shift:
             views += [shifted(v, dy, dx) for v in views for dy, dx in ((s, 0), (-s, 0), (0, s), (0, -s))]
         return np.mean([super(ImageLab, self).proba(model, v, cfg, batch_size) for v in views], axis=0)
 
     def form(self, state):
-        return {"draw": self.digits}
+        return {"draw": self.digits, "options": [_explain.EXPLAIN]}
 
-    def read_inputs(self, state, cfg, inputs, fields):
-        if fields:
-            raise InputError(f"{self.name} takes image files, not --{next(iter(fields))} flags")
-        if not inputs:
+    def predict(self, model, request):
+        explain = _explain.wanted(request)
+        predictions = super().predict(model, request)
+        return _explain.classes(self, model, request, predictions) if explain else predictions
+
+    def format(self, predictions):
+        return "\n".join(line + _explain.paths(p) for line, p in zip(super().format(predictions).split("\n"), predictions))
+
+    def read_inputs(self, state, cfg, request):
+        if not request.items:
             raise InputError("no input: give one or more image files (PNG, JPEG, ...)")
         convert = images.mnist_digit if self.digits else images.fashion_item
         arrays = []
-        for path in inputs:
+        for name, data in request.items:
             try:
-                arrays.append(convert(images.load_grey(path)))
+                arrays.append(convert(images.load_grey(data if isinstance(data, bytes) else data.encode(), name)))
             except InputError as e:
                 msg = str(e)
-                raise InputError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-        return list(inputs), np.stack(arrays)
+                raise InputError(msg if msg.startswith(name) else f"{name}: {msg}") from None
+        return [name for name, _ in request.items], np.stack(arrays)
 
     def draw(self, ax, x):
         ax.imshow(x, cmap="gray_r", vmin=0, vmax=255)

@@ -1,33 +1,30 @@
 """`boston`: house prices by regression, the manual's DNN against honest baselines.
 
-Protocol: the Keras split of Boston housing (rows shuffled with seed 113, 404 train / 102
-test), and beside it 5-fold cross-validation over all 506 rows. Validation for early stopping
-comes out of the training rows only; features (and, in `best`, the target) are standardised
-with statistics of the training rows, saved with the model and reused at prediction time.
-
-`best` is what repeated cross-validation on the training rows chose (see BEST): an ensemble of
-ten MLPs averaged with gradient-boosted trees and a Gaussian process fitted on the same rows (40 /
-30 / 30), the trees and the process saved as arrays.
+Protocol: the Keras split (rows shuffled with seed 113, 404 train / 102 test), and beside it
+5-fold cross-validation over all 506 rows. Features (and, in `best`, the target) are
+standardised with training statistics saved with the model. `best` averages ten MLPs with
+gradient-boosted trees and a Gaussian process fitted on the same rows (40 / 30 / 30), the trees
+and the process saved as arrays.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from dlabs.config import option
 from dlabs.data import tabular
 from dlabs.engine import metrics as M
-from dlabs.engine.trainer import TensorBatcher, TrainConfig
+from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DlabsError
-from dlabs.labs import Lab, Prepared, register
-from dlabs.models import EnsembleMLP
+from dlabs.labs import Baseline, Evaluation, Lab, TrainData, _export, register
 from dlabs.models.gp import fit_gp, predict_gp
-from dlabs.models.losses import MemberLoss
-from dlabs.models.trees import pack_boosting, predict_boosting
+from dlabs.models.trees import pack_boosting, predict_boosting, regression_baselines
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +32,7 @@ class DataConfig:
     name: str = option("boston", "boston | california (StatLib's raw block totals, same 80/20 seeded split)")
     val_fraction: float = option(0.1, "share of the training rows held out for validation; 0 = none")
     scale_target: bool = option(False, "standardise the target with training statistics")
+    standardize: bool = option(True, "standardise the features with training statistics (false: raw features)")
 
 
 @dataclass(frozen=True)
@@ -61,22 +59,7 @@ class BostonConfig:
 
 
 MANUAL = BostonConfig()
-# Chosen by repeated 5-fold CV on the 404 training rows only (3 x 5 folds, RMSE / MAE):
-#   10 members, Huber on the standardised target, AdamW 1e-3, cosine, 200 epochs  3.104 / 2.053
-#   the same with weight decay 1e-2                                               3.094 / 2.051
-#   the same with Huber delta 0.5                                                 3.108 / 2.066
-#   the same with dropout 0.05                                                   3.044 / 2.044
-#   gradient boosting alone (the baseline's settings)                             3.053 / 2.165
-#   dropout 0.05, averaged 50/50 with gradient boosting                           2.845 / 1.980
-#   the same, 70/30                                                               2.876 / 1.975
-# (single 5-fold CV: MSE 3.097, dropout .1 3.047, log target 3.288, log features 3.248,
-#  widths 64-64 3.180, 400 epochs 3.232, lr 3e-3 3.110, batch 16 3.200)
-# Stacking, out of fold on other 3 x 5 folds: the 50/50 blend 2.757 / 1.913; the best simplex weights
-# over it, extra trees, RBF kernel ridge and SVR on log features (0.4 / 0.4 / 0.1 extra trees / 0.1
-# kernel ridge) 2.745 / 1.888: within noise, not worth two more fitted models. A Gaussian process
-# (Matern 3/2 kernel, a length scale per feature) alone: 2.979 / 1.970, on the log target 2.915 / 1.986
-# (RBF kernel 3.124 / 2.098); the network, the trees and the GP on the log target averaged 40/30/30:
-# 2.690 / 1.844 (chosen; equal thirds 2.682 / 1.846).
+# chosen by repeated 5-fold CV on the 404 training rows only (docs/experiments/boston.md)
 BEST = BostonConfig(
     data=DataConfig(val_fraction=0.0, scale_target=True),
     model=ModelConfig(members=10, dropout=0.05, blend_trees=0.3, blend_gp=0.3),
@@ -102,36 +85,25 @@ def _fit_state(x: np.ndarray, y: np.ndarray, fit_idx: np.ndarray, cfg: "BostonCo
     if min(m.blend_trees, m.blend_gp) < 0 or m.blend_trees + m.blend_gp > 1:
         raise DlabsError(f"model.blend_trees={m.blend_trees}, model.blend_gp={m.blend_gp}: expected weights "
                          "of at least 0 that add up to at most 1")
-    xs = tabular.Scaler.fit(x[fit_idx])
+    xs = tabular.Scaler.fit(x[fit_idx]) if cfg.data.standardize else tabular.Scaler(np.zeros(x.shape[1]), np.ones(x.shape[1]))
     ys = tabular.Scaler.fit(y[fit_idx]) if cfg.data.scale_target else tabular.Scaler(0.0, 1.0)
     state = {**xs.state("x"), **ys.state("y"), "blend_trees": m.blend_trees, "blend_gp": m.blend_gp}
     if m.blend_trees > 0:
-        state.update(pack_boosting(_baseline_models(seed)["gradient_boosting"].fit(x[fit_idx], y[fit_idx])))
+        state.update(pack_boosting(regression_baselines(seed)["gradient_boosting"].fit(x[fit_idx], y[fit_idx])))
     if m.blend_gp > 0:
         state.update(fit_gp(xs.transform(x[fit_idx]), np.log(y[fit_idx]), seed))
 
-    def batcher(idx: np.ndarray) -> TensorBatcher | None:
+    def batcher(idx: np.ndarray):
+        import torch
+
+        from dlabs.engine.trainer import TensorBatcher
+
         if not len(idx):
             return None
         return TensorBatcher(torch.tensor(xs.transform(x[idx]), dtype=torch.float32),
                              torch.tensor(ys.transform(y[idx]), dtype=torch.float32)[:, None])
 
     return state, batcher
-
-
-def _baseline_models(seed: int) -> dict:
-    from sklearn.dummy import DummyRegressor
-    from sklearn.ensemble import GradientBoostingRegressor
-    from sklearn.linear_model import LinearRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return {
-        "mean": DummyRegressor(strategy="mean"),
-        "linear_regression": make_pipeline(StandardScaler(), LinearRegression()),
-        "gradient_boosting": GradientBoostingRegressor(n_estimators=500, learning_rate=0.05, max_depth=3,
-                                                       subsample=0.8, random_state=seed),
-    }
 
 
 @register
@@ -145,35 +117,45 @@ class Boston(Lab):
     headline = "rmse"
     Config = BostonConfig
     presets = {"manual": MANUAL, "best": BEST, "smoke": SMOKE}
+    search_space = {"train.lr": ("log", 1e-4, 1e-2), "train.weight_decay": ("log", 1e-6, 1e-2),
+                    "model.hidden": ("choice", ["64,32", "128,64,32,16", "256,128,64"]),
+                    "model.dropout": ("float", 0.0, 0.3), "train.epochs": ("int", 50, 300)}
+    tune_set = ("data.val_fraction=0.1",)  # `best` trains on all 404 rows: a study needs validation rows
+    export = _export.boston  # dlabs export: the whole predictor as one ONNX graph
     notes = ("Features are standardised with the mean and standard deviation of the training rows, and "
              "those statistics are saved in the run folder and reused for every prediction. The manual "
              "instead fits a new StandardScaler on the single sample it predicts: a one-row 'standardisation' "
              "maps every feature to 0, so every house gets the same price whatever its features.")
 
-    def prepare(self, cfg: BostonConfig, seed: int) -> Prepared:
+    def train_data(self, cfg: BostonConfig, seed: int) -> TrainData:
         x, y, names, target = _load(cfg.data.name)
-        train_idx, test_idx = tabular.keras_split(len(x))
+        train_idx, _ = tabular.keras_split(len(x))
         fit_idx, val_idx = tabular.holdout(train_idx, cfg.data.val_fraction, seed)
         t0 = time.perf_counter()
         fitted, batcher = _fit_state(x, y, fit_idx, cfg, seed)
-        fit_seconds = round(time.perf_counter() - t0, 2)
         state = {"features": list(names), "target": target, "dataset": cfg.data.name, **fitted}
+        return TrainData(batcher(fit_idx), batcher(val_idx), state, {"train": len(fit_idx), "validation": len(val_idx)},
+                         round(time.perf_counter() - t0, 2))
 
-        protocol = self.protocol if cfg.data.name == "boston" else (
-            f"keras-style split {len(train_idx)}/{len(test_idx)}, seed 113")
-        info = {"protocol": protocol, "dataset": cfg.data.name, "rows": len(x), "features": len(names), "train": len(fit_idx),
-                "validation": len(val_idx), "test": len(test_idx), "fit_seconds": fit_seconds}
-        raw = {"x": x, "y": y, "train_idx": train_idx, "test_idx": test_idx}
-        return Prepared(batcher(fit_idx), batcher(val_idx), batcher(test_idx), state, info, raw)
+    def test_data(self, cfg: BostonConfig, state: dict) -> dict:
+        x, y, _, _ = _load(cfg.data.name)
+        train_idx, test_idx = tabular.keras_split(len(x))
+        return {"x": x[test_idx], "y": y[test_idx], "rows": len(x), "train": len(train_idx)}
 
     def build_model(self, cfg: BostonConfig, state: dict):
+        from dlabs.models.mlp import EnsembleMLP
+
         n_in = len(state["features"])
         return EnsembleMLP(cfg.model.members, n_in, tuple(cfg.model.hidden), 1, cfg.model.dropout)
 
     def loss_fn(self, cfg: BostonConfig):
+        from dlabs.models.losses import MemberLoss
+
         return MemberLoss(cfg.loss, cfg.huber_delta)
 
     def _predict_raw(self, model, state: dict, x: np.ndarray) -> np.ndarray:
+        import torch
+
         xs, ys = tabular.Scaler.from_state(state, "x"), tabular.Scaler.from_state(state, "y")
         xz = xs.transform(x)
         model.eval()
@@ -188,18 +170,22 @@ class Boston(Lab):
             out += gp * np.exp(predict_gp(state, xz))
         return out
 
-    def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:
-        test = data.raw["test_idx"]
-        return M.regression(data.raw["y"][test], self._predict_raw(model, data.state, data.raw["x"][test]))
+    def evaluate(self, model, test: dict, device) -> Evaluation:
+        y_pred = self._predict_raw(model.net, model.state, test["x"])
+        name = model.cfg.data.name
+        protocol = self.protocol if name == "boston" else f"keras-style split {test['train']}/{len(test['y'])}, seed 113"
+        return Evaluation(M.regression(test["y"], y_pred), {"y_true": test["y"], "y_pred": y_pred},
+                          {"dataset": name, "rows": test["rows"], "features": len(model.state["features"]),
+                           "train": test["train"], "test": len(test["y"])}, protocol)
 
-    def baselines(self, data: Prepared, cfg, seed: int) -> dict:
-        x, y, tr, te = (data.raw[k] for k in ("x", "y", "train_idx", "test_idx"))
+    def baselines(self, cfg: BostonConfig, seed: int, test: dict) -> dict:
+        x, y, _, _ = _load(cfg.data.name)
+        train_idx, _ = tabular.keras_split(len(x))
         out = {}
-        for name, est in _baseline_models(seed).items():
+        for name, est in regression_baselines(seed).items():
             t0 = time.perf_counter()
-            est.fit(x[tr], y[tr])
-            out[name] = {"metrics": M.regression(y[te], est.predict(x[te])),
-                         "train_seconds": time.perf_counter() - t0}
+            est.fit(x[train_idx], y[train_idx])
+            out[name] = Baseline(M.regression(test["y"], est.predict(test["x"])), time.perf_counter() - t0)
         return out
 
     def protocols(self, cfg: BostonConfig, seed: int, device) -> dict:
@@ -209,20 +195,19 @@ class Boston(Lab):
         from sklearn.model_selection import KFold
 
         from dlabs.engine.device import set_seed
-        from dlabs.engine.trainer import Trainer
 
         x, y, _, _ = _load(cfg.data.name)
         model_rows, base_rows = [], {}
         for k, (tr, te) in enumerate(KFold(cfg.cv_folds, shuffle=True, random_state=seed).split(x)):
+            log.info("cv fold %d/%d", k + 1, cfg.cv_folds)
             set_seed(seed + k)
             fit, val = tabular.holdout(tr, cfg.data.val_fraction, seed + k)
             fitted, batcher = _fit_state(x, y, fit, cfg, seed)
             state = {"features": [""] * x.shape[1], **fitted}
-            model = self.build_model(cfg, state)
-            Trainer(cfg.train, device, seed=seed + k, progress=False).fit(
-                model, batcher(fit), batcher(val), loss_fn=self.loss_fn(cfg))
+            model, _ = self.train_model(cfg, TrainData(batcher(fit), batcher(val), state), seed + k, device,
+                                        desc=f"cv fold {k + 1}")
             model_rows.append(M.regression(y[te], self._predict_raw(model, state, x[te])))
-            for name, est in _baseline_models(seed).items():
+            for name, est in regression_baselines(seed).items():
                 est.fit(x[tr], y[tr])
                 base_rows.setdefault(name, []).append(M.regression(y[te], est.predict(x[te])))
         name = f"cv{cfg.cv_folds}"
@@ -230,14 +215,12 @@ class Boston(Lab):
                        "model": M.mean_sd(model_rows),
                        "baselines": {k: M.mean_sd(v) for k, v in base_rows.items()}}}
 
-    def plots(self, run, model, data: Prepared, cfg, trainer) -> None:
+    def plots(self, model, test: dict, evaluation: Evaluation, outdir) -> None:
         from dlabs.report import plots
 
-        te = data.raw["test_idx"]
-        y_pred = self._predict_raw(model, data.state, data.raw["x"][te])
-        plots.regression_scatter(data.raw["y"][te], y_pred, data.state["target"],
-                                 run.plots_dir() / "predicted_vs_true.png")
-        self.explore(cfg, run.plots_dir() / "data")
+        p = evaluation.predictions
+        plots.regression_scatter(p["y_true"], p["y_pred"], model.state["target"], outdir / "predicted_vs_true.png")
+        self.explore(model.cfg, outdir / "data")
 
     def explore(self, cfg: BostonConfig, outdir=None) -> dict:
         import pandas as pd
@@ -254,10 +237,13 @@ class Boston(Lab):
                 "summary": frame.describe().T.round(3).to_string(),
                 "correlation_with_target": corr.round(3).to_dict()}
 
-    def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
-        names = tuple(state["features"])
-        x = tabular.feature_rows(inputs, fields, names)
-        return [{state["target"]: round(float(p), 3)} for p in self._predict_raw(model, state, x)]
+    def predict(self, model, request) -> list[dict]:
+        state = model.state
+        x = tabular.feature_rows(request.items, request.options, tuple(state["features"]))
+        notes = tabular.check_range(x, state, state["features"])  # far outside the training rows: refused
+        return [{state["target"]: round(float(p), 3), **({"notes": n} if n else {})}
+                for p, n in zip(_export.house_prices(self, model, x), notes)]
 
     def format(self, predictions: list[dict]) -> str:
-        return "\n".join(f"{k} {v:.2f}" + (" ($1000s)" if k == "MEDV" else "") for p in predictions for k, v in p.items())
+        return "\n".join(f"{k} {v:.2f}" + (" ($1000s)" if k == "MEDV" else "") if k != "notes" else
+                         "\n".join(f"  note: {n}" for n in v) for p in predictions for k, v in p.items())

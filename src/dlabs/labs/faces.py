@@ -19,51 +19,27 @@ network's embedding's first principal components (added up over the networks), f
 training people; each fold's threshold is chosen on the other nine folds' scores. So no test fold's
 person is ever trained on: "unrestricted, labeled outside data: none".
 
-The gallery (`gallery.json` in the run folder, written atomically) holds embeddings, not photos:
-it starts with the 62 people's mean training embeddings; `dlabs faces enroll/list/remove` edit it
-and `dlabs predict faces PHOTO` finds the face (OpenCV's cascade, framed like the training crops)
-and names the nearest person, or "unknown" beyond the threshold.
+The gallery (`gallery.json`, in the run folder) holds embeddings, not photos, starting with the 62
+people's mean training embeddings; predict names the nearest person, or "unknown" beyond the threshold.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
+import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 
 from dlabs.config import option
-from dlabs.data import faces, lfw, store, tabular
-from dlabs.data.augment import AugmentConfig, ImageAugment
+from dlabs.data import lfw
+from dlabs.data.augment import AugmentConfig
 from dlabs.engine import metrics as M
-from dlabs.engine.trainer import TensorBatcher, TrainConfig
-from dlabs.errors import DlabsError, InputError
-from dlabs.labs import Lab, Prepared, _gallery, register
-from dlabs.labs._classify import accuracy
-from dlabs.models.cnn import from_nhwc
-from dlabs.models.face import CosFaceLoss, FaceEnsemble, FaceResNet, JointBayesian, ManualFaceCNN, embed, unit
+from dlabs.engine.train_config import TrainConfig
+from dlabs.labs import Baseline, Evaluation, Lab, TrainData, _export_photos, _gallery, _verify, register
 
-VERIFICATION = ("LFW View 2, 10 folds of 300 matched + 300 mismatched pairs, unrestricted, labeled outside data: none; "
-                "{models} models, each trained without the people of {folds}, score {them} by a "
-                "joint Bayesian likelihood ratio of their embeddings' first {dims} principal components (an ensemble: "
-                "of each network's, the networks' ratios added up), fitted on their own training people "
-                "(joint_bayesian_all_dims: of all the joined embedding's dimensions; embedding_cosine: the same "
-                "embeddings' cosine distance); each fold's threshold chosen on the other nine folds; mean and sd of "
-                "the fold accuracies")
-# Joint Bayesian ridge and dimensions; the comparison chosen by accuracy on the calibration people's pairs
-# (one 36-epoch `best` model): cosine distance 0.881, joint Bayesian with ridge 0.1 0.891, 0.3 0.889, 1 0.891,
-# 3 0.890; with ridge 0.1 on the embeddings' first 16 principal components 0.873, 24 0.885, 32 0.899, 48 0.898,
-# 64 0.895 (AUC: cosine 0.950, all 128 dimensions 0.957, 32 0.961; the manual's 512-d features: all 0.760, 32 0.798).
-# An ensemble's networks get one comparison each, on 32 components of their own embedding, their ratios added up:
-# on four ensembles this beat 32 components of the joined embedding every time (0.929 against 0.922, 0.926 / 0.913,
-# 0.928 / 0.918, 0.926 / 0.924: each gap within two standard errors, but all four the same way)
-JB_RIDGE, JB_DIMS = 0.1, 32
-ROWS = ("model", "joint_bayesian_all_dims", "embedding_cosine", "eigenfaces_svm")  # verification's pair scores
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,29 +85,7 @@ class FacesConfig:
                                            "see fewer people")
 
 
-# Chosen by the accuracy on pairs of the calibration people (held out of training, in no test):
-#   64 px, margin 0.35, 10 epochs, peak lr 0.1                                  0.795
-#   48 px, margin 0.2, the same                                                 0.813
-#   48 px, margin 0.2, 24 epochs, peak lr 0.05, gradient norm clipped at 5     0.865
-#   the same, 36 epochs                                                          0.881 (chosen)
-# (12 epochs at lr 0.1 without clipping diverged; unit-norm class centres stayed at chance; on the 36-epoch
-# model, cutout of 16 px gave 0.877, training on the people with one photo too 0.871, and rotations and zooms
-# of up to 10 degrees and 10% (augment.rotate, augment.scale) 0.888, with the same 0.899 by joint Bayesian;
-# cosine / joint Bayesian: crop 0.7 0.890 / 0.909, crop 0.6 0.888 / 0.897, margin 0.35 0.886 / 0.903, crop 0.7
-# with margin 0.35 0.899 / 0.906, against 0.881 / 0.899: each within about one standard error, 0.009).
-# The budget is 30 CPU minutes a model: the 36 epochs take 17 min on one core. Ensembles were the one
-# lever clear of the noise: two such models' embeddings joined, crop 0.8 and 0.7, 0.917 by joint Bayesian
-# (any two of the five models above 0.913 to 0.919, all five 0.924). So `best` trains that pair side by
-# side as one model on two threads (20 min): a 55-px crop-0.8 input, one network on it resized to 48 px and
-# one on its central 48 px (crop 0.7); the gradient is clipped at 7 for the two (5 each). Trained together
-# the pair scores 0.904 / 0.914. Each ensemble takes both cores, so verification trains 5, not 10 (for one
-# network, one model a fold scored 0.877 on the test folds against five models' 0.873).
-# On a later, faster machine (the pair in 599 s: 0.908 / 0.918 there) a third network fitted the budget: a 64-px
-# crop-0.8 input, its whole, central 56 px and central 48 px (crops 0.8, 0.7, 0.6) each seen at 48 px, 0.914 /
-# 0.922 in 935 s (on the slower machine about 1900 s: max_seconds would stop it an epoch or two early).
-# bfloat16 autocast (train.amp, on CPUs with AVX512-BF16 or AMX) trains it 1.7 times as fast, 544 s, at the same
-# figures: 0.912 / 0.924 (joint Bayesian a network, above: 0.926 against 0.929). 48 epochs with it, in 748 s, gave
-# no more: 0.913 / 0.913 (0.926).
+# chosen on the calibration people's pairs, within a 30-CPU-minute budget (docs/experiments/faces.md)
 BEST = FacesConfig(
     data=DataConfig(size=64),
     model=ModelConfig(views=(1.0, 0.875, 0.75), side=48),
@@ -158,6 +112,15 @@ SMOKE = FacesConfig(
 )
 
 
+@dataclass
+class FacesData(TrainData):
+    """`TrainData` and what `after_fit` and verification use: the photos, their rows, the 62 people's."""
+
+    photos: Any = None  # (ids, people, x) as `lfw.load_lfw` gives them
+    rows: Any = None  # lfw.TrainingRows
+    ident: Any = None  # a run's lfw.Identification (its enrolment photos seed the gallery)
+
+
 # the lab ------------------------------------------------------------------------------------
 @register
 class Faces(Lab):
@@ -170,178 +133,104 @@ class Faces(Lab):
     headline = "accuracy"
     Config = FacesConfig
     presets = {"best": BEST, "manual": MANUAL, "smoke": SMOKE}
+    export = _export_photos.faces  # dlabs export: the embedding network as one ONNX graph
     notes = __doc__.split("\n\n", 1)[1]
 
-    def prepare(self, cfg, seed, exclude: frozenset = frozenset(), calibrate: bool = True) -> Prepared:
-        ids, people, x = lfw.load_lfw(cfg.data.size, cfg.data.crop)
-        split = lfw.identity_split()
-        id_people, test_ids = split["people"], set(split["test"])
-        is_test = np.isin(ids, list(test_ids))
-        # verification models may learn from the identification test photos (they never score that protocol)
-        allowed = (~is_test if not exclude else np.ones(len(ids), bool)) & ~np.isin(people, list(exclude))
-        calib = np.array([], dtype=str)
-        if not exclude and cfg.data.calibration_people:  # verification models need no threshold of their own
-            names, counts = np.unique(people[allowed], return_counts=True)
-            pool = [p for p, c in zip(names, counts) if c >= 2 and p not in id_people]
-            calib = np.random.default_rng(seed).choice(pool, cfg.data.calibration_people, replace=False)
-            allowed &= ~np.isin(people, calib)
-        names, counts = np.unique(people[allowed], return_counts=True)
-        classes = [str(p) for p, c in zip(names, counts) if c >= cfg.data.min_images
-                   and (cfg.data.classes == "all" or p in id_people)]
-        rows = np.flatnonzero(allowed & np.isin(people, classes))
-        fit, val = (np.sort(r) for r in tabular.holdout(rows, cfg.data.val_fraction, seed))
-        pixels = x[fit[::4]].astype(np.float32) / 255.0
-        state = {"classes": classes, "pixel_mean": float(pixels.mean()), "pixel_std": float(pixels.std()),
-                 "size": cfg.data.size}
-        if calibrate:
-            state["framing"] = faces.Framing.calibrate(x[fit]).state()
-        label = {p: i for i, p in enumerate(classes)}
+    def train_data(self, cfg, seed, exclude: frozenset = frozenset()) -> FacesData:
+        """A run's training photos, or (with `exclude`) a verification model's (`lfw.training_rows`).
+        Only a run's model gets a face framing (for predict) and calibration people (for the gallery)."""
+        from dlabs.data import faces
+        from dlabs.models.face import batcher
+
+        d = cfg.data
+        ids, people, x = lfw.load_lfw(d.size, d.crop)
+        rows = lfw.training_rows(ids, people, classes=d.classes, min_images=d.min_images, seed=seed,
+                                 calibration_people=d.calibration_people, val_fraction=d.val_fraction, exclude=exclude)
+        pixels = x[rows.fit[::4]].astype(np.float32) / 255.0
+        state = {"classes": rows.classes, "pixel_mean": float(pixels.mean()), "pixel_std": float(pixels.std()),
+                 "size": d.size}
+        if not exclude:
+            state["framing"] = faces.Framing.calibrate(x[rows.fit]).state()
+        label = rows.label
         y = np.array([label.get(p, -1) for p in people])
-        test = np.flatnonzero(is_test)
-        id_label = {p: i for i, p in enumerate(id_people)}
-        batcher = lambda r, t: TensorBatcher(from_nhwc(x[r]), torch.as_tensor(t, dtype=torch.int64))  # noqa: E731
-        info = {"people": len(classes), "train": len(fit), "validation": len(val), "test": len(test),
-                "identification_people": len(id_people), "calibration_people": len(calib), "excluded_people": len(exclude)}
-        id_train = np.flatnonzero(~is_test & np.isin(people, id_people))
-        raw = {"ids": ids, "people": people, "x": x, "train": rows, "test": test, "calib": np.flatnonzero(np.isin(people, calib)),
-               "id_people": id_people, "id_train": id_train, "id_y": np.array([id_label[p] for p in people[id_train]])}
-        return Prepared(batcher(fit, y[fit]), batcher(val, y[val]) if len(val) else None,
-                        batcher(test, [id_label[p] for p in people[test]]), state, info, raw)
+        counts = {"train": len(rows.fit), "validation": len(rows.val), "people": len(rows.classes),
+                  "calibration people": len(set(people[rows.calibration])), "excluded people": len(exclude)}
+        return FacesData(batcher(x[rows.fit], y[rows.fit]), batcher(x[rows.val], y[rows.val]) if len(rows.val) else None,
+                         state, counts, photos=(ids, people, x), rows=rows,
+                         ident=None if exclude else lfw.identification(ids, people, x))
 
     def build_model(self, cfg, state):
-        from dlabs.models.cnn import channels_last
+        from dlabs.models.face import build
 
-        m, args = cfg.model, (state["pixel_mean"], state["pixel_std"], state["size"], len(state["classes"]))
-        if m.kind == "resnet":
-            side = m.side or state["size"]
-            if tuple(m.views) == (1.0,) and side == state["size"]:  # one network (and the runs saved before views)
-                return channels_last(FaceResNet(*args, tuple(m.widths), m.dim, m.dropout))
-            if not m.views or not all(0 < v <= 1 for v in m.views):
-                raise DlabsError(f"model.views={m.views}: expected shares of the crop in (0, 1]")
-            members = [FaceResNet(*args[:2], side, args[3], tuple(m.widths), m.dim, m.dropout) for _ in m.views]
-            return channels_last(FaceEnsemble(members, m.views, side))
-        if m.kind == "manual":
-            return channels_last(ManualFaceCNN(*args, m.dropout))
-        raise DlabsError(f"model.kind={m.kind}: expected resnet or manual")
+        return build(cfg.model, state["pixel_mean"], state["pixel_std"], state["size"], len(state["classes"]))
 
     def loss_fn(self, cfg):
+        from dlabs.models.face import CosFaceLoss
+
         return CosFaceLoss(cfg.loss.scale, cfg.loss.margin)
 
     def metrics_fn(self, cfg):
+        from dlabs.labs._classify import accuracy
+
         return accuracy
 
     def augment(self, cfg):
+        from dlabs.data.augment import ImageAugment
+
         aug = ImageAugment(cfg.augment)
         return aug if aug else None
 
-    def after_fit(self, model, data, cfg, trainer, run) -> dict:
-        """The gallery's distance threshold and confidence, from pairs of the held-out calibration
-        people; and the gallery itself, seeded with the 62 people's mean training embeddings."""
-        from sklearn.linear_model import LogisticRegression
+    def after_fit(self, model, data: FacesData, cfg, device) -> dict:
+        """The gallery's threshold and confidence (from the held-out calibration people) and first people."""
+        _, people, x = data.photos
+        return _gallery.fit(model, x[data.rows.calibration], people[data.rows.calibration], data.ident)
 
-        raw = data.raw
-        emb = embed(model, raw["x"][raw["calib"]])
-        who = raw["people"][raw["calib"]]
-        i, j = np.triu_indices(len(who), 1)
-        same = who[i] == who[j]
-        rng = np.random.default_rng(0)
-        neg = rng.choice(np.flatnonzero(~same), min(int((~same).sum()), max(int(same.sum()), 1)), replace=False)
-        pick = np.concatenate([np.flatnonzero(same), neg])
-        d = np.linalg.norm(emb[i[pick]] - emb[j[pick]], axis=1)
-        threshold = M.best_threshold(d, same[pick])
-        calibration_accuracy = float(((d <= threshold) == same[pick]).mean())
-        platt = LogisticRegression().fit(d[:, None], same[pick])
-        gallery = _gallery.of_means(embed(model, raw["x"][raw["id_train"]]), raw["people"][raw["id_train"]],
-                                    raw["id_people"], "LFW training photos")
-        _gallery.write_gallery(run.path, gallery)
-        return {"threshold": threshold, "confidence": [float(platt.coef_[0, 0]), float(platt.intercept_[0])],
-                "calibration_pairs": int(len(pick)), "calibration_accuracy": calibration_accuracy}
+    def after_save(self, model) -> None:
+        _gallery.seed(model.run, model.state)
 
     # evaluation -------------------------------------------------------------------------------
-    def evaluate(self, model, data, cfg, trainer) -> dict:
-        """Identification: a logistic regression on the embeddings of the 62 people's training photos
-        (5-fold CV on those photos, one `best` run: nearest mean embedding 75.4%, logistic C=1 77.4%,
-        C=10 78.7%, C=100 78.6%, linear SVM 78.5%)."""
+    def test_data(self, cfg, state) -> lfw.Identification:
+        """The identification test photos, and the enrolment photos the protocol names them from."""
+        return lfw.identification(*lfw.load_lfw(cfg.data.size, cfg.data.crop))
+
+    def evaluate(self, model, test: lfw.Identification, device) -> Evaluation:
+        # a logistic regression on the embeddings names the people: chosen by CV (docs/experiments/faces.md)
         from sklearn.linear_model import LogisticRegression
 
-        raw = data.raw
-        clf = LogisticRegression(C=10, max_iter=2000, class_weight="balanced")
-        clf.fit(embed(model, raw["x"][raw["id_train"]]), raw["id_y"])
-        scores = clf.decision_function(embed(model, raw["x"][raw["test"]]))
-        data.raw["test_scores"] = scores
-        return M.identification(data.test.tensors[1].numpy(), scores)
+        from dlabs.models.face import embed
 
-    def baselines(self, data, cfg, seed) -> dict:
-        from sklearn.model_selection import GridSearchCV
-        from sklearn.svm import SVC
+        clf = LogisticRegression(C=10, max_iter=2000, class_weight="balanced")
+        clf.fit(embed(model.net, test.enrol_x), test.enrol_y)
+        scores = clf.decision_function(embed(model.net, test.x))
+        pred = scores.argmax(1)
+        info = {"people": len(model.state["classes"]), "identification_people": len(test.people),
+                "enrolment": len(test.enrol_y), "test": len(test.y), "calibration_pairs": model.state.get("calibration_pairs"),
+                "most_confused": M.most_confused(test.y, pred, test.people)}
+        return Evaluation(M.identification(test.y, scores), {"y": test.y, "pred": pred}, info)
+
+    def baselines(self, cfg, seed, test: lfw.Identification) -> dict[str, Baseline]:
+        from dlabs.models.joint_bayes import eigenfaces_svm
 
         t0 = time.perf_counter()
-        raw = data.raw
-        train = grey(raw["x"][raw["id_train"]])
-        pca = _pca(seed).fit(train)
-        svm = GridSearchCV(SVC(kernel="rbf", class_weight="balanced"),
-                           {"C": [1e3, 1e4], "gamma": [1e-3, 5e-3]}, cv=3)
-        svm.fit(pca.transform(train), raw["id_y"])
-        scores = svm.decision_function(pca.transform(grey(raw["x"][raw["test"]])))
-        return {"eigenfaces_svm": {"metrics": M.identification(data.test.tensors[1].numpy(), scores),
-                                   "train_seconds": time.perf_counter() - t0, "params": svm.best_params_}}
+        scores, params = eigenfaces_svm(test.enrol_x, test.enrol_y, test.x, seed)
+        log.info("eigenfaces_svm: C %g, gamma %g by 3-fold CV", params["C"], params["gamma"])
+        return {"eigenfaces_svm": Baseline(M.identification(test.y, scores), time.perf_counter() - t0)}
 
     def protocols(self, cfg, seed, device) -> dict:
-        if not cfg.verification:
-            return {}
-        folds = lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
-        groups = lfw.fold_groups(len(folds), cfg.verification_models)
-        jobs = [(cfg, seed + h, group, str(device)) for h, group in enumerate(groups)]
-        # one-thread CPU models train side by side, one a core; each is seeded, so the result is the same
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        workers = min(len(jobs), cores // cfg.train.threads) if cfg.train.threads and str(device) == "cpu" else 1
-        if workers > 1:
-            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = list(pool.map(_verification_model, jobs))
-        else:
-            results = [_verification_model(job) for job in jobs]
-        dist = {name: [d for r in results for d in r[name]] for name in ROWS}
-        same = [np.array([s for _, _, s in f]) for f in folds]
-        scores = {name: M.fold_accuracies(d, same) for name, d in dist.items()}
-        per_fold = {key: {name: s.pop(key) for name, s in scores.items()} for key in ("folds", "thresholds", "roc")}
-        scores["model"]["train_seconds"] = float(sum(r["seconds"] for r in results))
-        share = len(jobs[0][2])
-        protocol = VERIFICATION.format(models=len(jobs), dims=JB_DIMS,
-                                       folds="its fold's pairs" if share == 1 else f"{share} folds' pairs",
-                                       them="that fold" if share == 1 else "those folds")
-        return {"verification": {"protocol": protocol, "model": scores["model"],
-                                 "baselines": {b: scores[b] for b in ROWS[1:]},
-                                 "fold_accuracy": per_fold["folds"], "fold_threshold": per_fold["thresholds"],
-                                 "curves": per_fold["roc"]}}
+        return {"verification": _verify.verification(self, cfg, seed, device)} if cfg.verification else {}
 
-    def plots(self, run, model, data, cfg, trainer) -> None:
+    def plots(self, model, test: lfw.Identification, evaluation: Evaluation, outdir) -> None:
         from dlabs.report import plots as P
 
-        raw = data.raw
-        scores = raw.get("test_scores")
-        if scores is None:
-            return
-        y = data.test.tensors[1].numpy()
-        pred = scores.argmax(1)
-        P.confusion_matrix(y, pred, raw["id_people"], run.plots_dir() / "confusion_matrix.png")
-        confused = M.most_confused(y, pred, raw["id_people"])
-        run.write_json("most_confused.json", confused)
+        p, confused = evaluation.predictions, evaluation.info["most_confused"]
+        P.confusion_matrix(p["y"], p["pred"], test.people, outdir / "confusion_matrix.png")
         plt = P.pyplot()
         fig, ax = plt.subplots(figsize=(7, 0.35 * max(len(confused), 3) + 1))
         ax.barh([f"{c['true']} -> {c['predicted']}" for c in confused][::-1], [c["count"] for c in confused][::-1])
         ax.set(xlabel="test photos", title="the most confused people (identification test split)")
-        P.save(fig, run.plots_dir() / "most_confused.png")
-        metrics = run.read_json("metrics.json") if run.exists("metrics.json") else {}
-        curves = metrics.get("protocols", {}).get("verification", {}).get("curves")
-        if curves:
-            plt = P.pyplot()
-            fig, ax = plt.subplots(figsize=(5, 5))
-            for name, c in curves.items():
-                ax.plot(c["fpr"], c["tpr"], label=f"{name} (AUC {c['auc']:.3f})")
-            ax.plot([0, 1], [0, 1], ":", color="grey")
-            ax.set(xlabel="false accept rate", ylabel="true accept rate", title="LFW View 2 verification ROC (6,000 pairs)")
-            ax.legend(loc="lower right")
-            P.save(fig, run.plots_dir() / "verification_roc.png")
+        P.save(fig, outdir / "most_confused.png")
+        if curves := evaluation.protocols.get("verification", {}).get("curves"):
+            _verify.roc_plot(curves, outdir / "verification_roc.png")
 
     # use ------------------------------------------------------------------------------------
     def form(self, state):
@@ -349,95 +238,11 @@ class Faces(Lab):
                 "help": "a photo with one face; it is compared with the people in the run's gallery",
                 "example": lfw.example_photo()}
 
-    def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
-        if set(fields) - {"top"}:
-            raise InputError(f"faces takes photos and --top K, not --{next(iter(set(fields) - {'top'}))}")
-        try:
-            k = max(1, int(fields.get("top", 5)))
-        except ValueError:
-            raise InputError(f"--top {fields['top']}: expected a whole number") from None
-        if not inputs:
-            raise InputError("no input: give one or more photos with one face each")
-        people = _gallery.read_gallery(Path(state["run"]))["people"]
-        if not people:
-            raise InputError("the gallery is empty: add people with dlabs faces enroll NAME PHOTO...")
-        names = list(people)
-        centres = np.stack([unit(np.mean(people[n]["embeddings"], 0)) for n in names])
-        emb = embed(model, faces.crop_photos(inputs, faces.Framing(**state["framing"]), state["size"]))
-        a, b = state["confidence"]
-        out = []
-        for path, e in zip(inputs, emb):
-            d = np.linalg.norm(centres - e, axis=1)
-            # probability: the same-person confidence (Platt-scaled distance), not a share over the gallery
-            top = [{"label": names[i], "distance": round(float(d[i]), 4),
-                    "probability": round(float(1 / (1 + np.exp(-(a * d[i] + b)))), 4)} for i in np.argsort(d)[:k]]
-            known = top[0]["distance"] <= state["threshold"]
-            out.append({"input": str(path), "match": top[0]["label"] if known else "unknown",
-                        "distance": top[0]["distance"], "confidence": top[0]["probability"],
-                        "threshold": round(state["threshold"], 4), "top": top})
-        return out
+    def predict(self, model, request) -> list[dict]:
+        return _gallery.match(model, request.items, request.options.get("top", 5))
 
     def format(self, predictions) -> str:
-        return "\n".join(f"{p['input']}: {p['match']} (distance {p['distance']:.3f}, threshold {p['threshold']:.3f}, "
-                         f"same-person confidence {p['confidence']:.0%}); nearest: "
-                         + ", ".join(f"{t['label']} {t['distance']:.3f}" for t in p["top"]) for p in predictions)
+        return _gallery.describe(predictions)
 
     def explore(self, cfg, outdir=None) -> dict:
-        ids, people, x = lfw.load_lfw(cfg.data.size, cfg.data.crop)
-        _, counts = np.unique(people, return_counts=True)
-        split = lfw.identity_split()
-        return {"photos": len(ids), "people": len(counts), "people_with_2_or_more": int((counts >= 2).sum()),
-                "people_with_20_or_more": int((counts >= 20).sum()), "crop": list(x.shape[1:]),
-                "identification_test_photos": len(split["test"]), "pairs_folds": 10}
-
-
-def _verification_model(job) -> dict:
-    """Train one verification model without the people of the folds `group`; its distances on
-    those folds' pairs, and the eigenfaces' (PCA of photos of everyone else, unlabelled)."""
-    from dlabs.engine.device import set_seed
-    from dlabs.engine.trainer import Trainer
-
-    cfg, seed, group, device = job
-    if cfg.train.threads:  # a fresh worker process starts with one thread a core
-        torch.set_num_threads(cfg.train.threads)
-    lab, folds = Faces(), lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
-    held_out = lfw.held_out_people(folds, group)
-    set_seed(seed)
-    data = lab.prepare(cfg, seed, exclude=held_out, calibrate=False)
-    model = lab.build_model(cfg, data.state)
-    t0 = time.perf_counter()
-    Trainer(cfg.train, torch.device(device), seed=seed, transform=lab.augment(cfg), progress=False).fit(
-        model, data.train, data.val, loss_fn=lab.loss_fn(cfg), metrics_fn=lab.metrics_fn(cfg))
-    seconds = time.perf_counter() - t0
-    model.cpu()
-    raw = data.raw
-    if set(raw["people"][raw["train"]]) & held_out:  # the protocol's promise, checked
-        raise DlabsError("verification: a held-out person reached a training set")
-    where = {i: n for n, i in enumerate(raw["ids"])}
-    outside = np.flatnonzero(~np.isin(raw["people"], list(held_out)))
-    pca = _pca(seed).fit(grey(raw["x"][np.random.default_rng(seed).permutation(outside)[:5000]]))
-    train = embed(model, raw["x"][raw["train"]]), raw["people"][raw["train"]]
-    members = len(model.members) if isinstance(model, FaceEnsemble) else 1
-    jb = {"model": JointBayesian(JB_RIDGE, JB_DIMS, members).fit(*train),
-          "joint_bayesian_all_dims": JointBayesian(JB_RIDGE).fit(*train)}
-    out = {name: [] for name in ROWS} | {"seconds": seconds}
-    for k in group:
-        a, b = ([where[p[i]] for p in folds[k]] for i in (0, 1))
-        ea, eb = embed(model, raw["x"][a]), embed(model, raw["x"][b])
-        for name, j in jb.items():
-            out[name].append(-j.score(ea, eb))  # a distance: smaller is the same person
-        out["embedding_cosine"].append(np.linalg.norm(ea - eb, axis=1))
-        ea, eb = (pca.transform(grey(raw["x"][r])) for r in (a, b))
-        out["eigenfaces_svm"].append(np.linalg.norm(unit(ea) - unit(eb), axis=1))
-    return out
-
-
-def grey(x: np.ndarray) -> np.ndarray:
-    """Flat grey pixels in [0, 1] (eigenfaces' input)."""
-    return (x.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).reshape(len(x), -1) / 255.0
-
-
-def _pca(seed: int):
-    from sklearn.decomposition import PCA
-
-    return PCA(n_components=150, whiten=True, svd_solver="randomized", random_state=seed)
+        return lfw.summary(cfg.data.size, cfg.data.crop)

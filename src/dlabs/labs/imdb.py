@@ -15,17 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from dlabs.config import option
-from dlabs.data import store, tabular, text
+from dlabs.data import aclimdb, store, tabular, text
 from dlabs.engine import metrics as M
-from dlabs.engine.trainer import TrainConfig
+from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DlabsError
-from dlabs.labs import Lab, Prepared, register
-from dlabs.models import MLP
-from dlabs.models.sparse import ScaledBagLinear
+from dlabs.labs import Baseline, Evaluation, Lab, TrainData, _export, register
+from dlabs.labs._sentiment import EXPLAIN, score_reviews
 
 MAX_CHARS = 50_000  # ~4x the longest training review (13,704); longer input is cut with a warning
 LABELS = ("negative", "positive")
@@ -59,6 +56,7 @@ class ImdbConfig:
 
 
 MANUAL = ImdbConfig()
+# chosen on the validation reviews only (docs/experiments/imdb.md)
 BEST = ImdbConfig(
     data=DataConfig(ngram_max=3, max_terms=0, min_df=2, weighting="nb"),
     model=ModelConfig(kind="linear"),
@@ -68,22 +66,25 @@ SMOKE = ImdbConfig(data=DataConfig(ngram_max=2, max_terms=0, weighting="nb", sub
                    model=ModelConfig(kind="linear"), train=TrainConfig(epochs=4, batch_size=128, lr=1e-2))
 
 
-def _reviews() -> text.Reviews:
+def _reviews() -> aclimdb.Reviews:
     path = store.fetch("imdb", "archive")
     spec = next(f for f in store.dataset("imdb").files if f.name == path.name)
-    return text.load_reviews(path, spec.checksum)
-
-
-def _take(reviews: text.Reviews, split: str, n: int) -> tuple[list[str], np.ndarray]:
-    texts, y = reviews.take(split)
-    if n and n < len(texts):  # a seeded random sample, kept in file order
-        keep = np.sort(np.random.RandomState(0).permutation(len(texts))[:n])
-        texts, y = [texts[i] for i in keep], y[keep]
-    return texts, y
+    return aclimdb.load_reviews(path, spec.checksum)
 
 
 def _form(cfg: ImdbConfig) -> str:
     return "bag" if cfg.model.kind == "linear" else "dense"
+
+
+@dataclass
+class TestSplit:
+    """The test reviews, their labels, and their document-term matrix made with the saved vocabulary."""
+
+    texts: list[str]
+    y: np.ndarray
+    x: object  # CSR, documents x terms
+    lengths: np.ndarray  # tokens per review
+    state: dict
 
 
 @register
@@ -97,43 +98,47 @@ class Imdb(Lab):
     headline = "accuracy"
     Config = ImdbConfig
     presets = {"manual": MANUAL, "best": BEST, "smoke": SMOKE}
+    search_space = {"train.lr": ("log", 1e-3, 3e-2), "train.weight_decay": ("log", 1e-8, 1e-4),  # best: a linear head
+                    "train.batch_size": ("choice", [128, 256, 512]), "train.epochs": ("int", 5, 30)}
+    export = _export.imdb  # dlabs export: the whole predictor as one ONNX graph
     notes = ("The manual trains on Keras' pre-tokenised reviews and reports accuracy on its own random 80/20 "
              "split of all 50,000; here everything starts from the raw text and is measured on the official "
              "test set, which reviews different movies from the training set. The vocabulary and the "
              "naive-Bayes ratios are fitted on the training reviews only (not on the validation part used "
              "for early stopping) and saved with the model.")
 
-    def prepare(self, cfg: ImdbConfig, seed: int) -> Prepared:
-        reviews = _reviews()
-        train_text, y_train = _take(reviews, "train", cfg.data.subsample)
-        test_text, y_test = _take(reviews, "test", cfg.data.subsample)
-        docs_train = [text.tokenize(t) for t in train_text]
-        docs_test = [text.tokenize(t) for t in test_text]
-        fit, val = tabular.holdout(np.arange(len(docs_train)), cfg.data.val_fraction, seed)
-        vocab = text.NgramVocabulary.fit([docs_train[i] for i in fit], cfg.data.ngram_max,
-                                         cfg.data.max_terms or None, cfg.data.min_df)
-        state = {**vocab.state(), "labels": list(LABELS)}
-        x_train, x_test = vocab.transform(docs_train), vocab.transform(docs_test)
-        if cfg.data.weighting == "nb":
-            state["scale"] = text.nb_ratio(x_train[fit], y_train[fit], cfg.data.nb_alpha)
-        elif cfg.data.weighting == "none":
-            state["scale"] = np.ones(len(vocab), dtype=np.float32)
-        else:
+    def train_data(self, cfg: ImdbConfig, seed: int) -> TrainData:
+        if cfg.data.weighting not in ("none", "nb"):
             raise DlabsError(f"data.weighting={cfg.data.weighting}: expected none or nb")
         if cfg.model.kind == "mlp" and cfg.data.weighting != "none":
             raise DlabsError("model.kind=mlp takes the plain multi-hot input: set data.weighting=none")
+        texts, y = _reviews().take("train", cfg.data.subsample)
+        docs = [text.tokenize(t) for t in texts]
+        fit, val = tabular.holdout(np.arange(len(docs)), cfg.data.val_fraction, seed)
+        vocab = text.NgramVocabulary.fit([docs[i] for i in fit], cfg.data.ngram_max, cfg.data.max_terms or None,
+                                         cfg.data.min_df)
+        x = vocab.transform(docs)
+        scale = (text.nb_ratio(x[fit], y[fit], cfg.data.nb_alpha) if cfg.data.weighting == "nb"
+                 else np.ones(len(vocab), dtype=np.float32))
+        state = {**vocab.state(), "labels": list(LABELS), "scale": scale}
 
-        def batcher(x, y):
-            return text.SparseBatcher(x, y, _form(cfg))
+        def batcher(rows):
+            return text.SparseBatcher(x[rows], y[rows], _form(cfg)) if len(rows) else None
 
-        info = {"train": len(fit), "validation": len(val), "test": len(y_test), "terms": len(vocab),
-                "ngram_max": cfg.data.ngram_max, "positive_share_test": float(y_test.mean())}
-        raw = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test, "fit": fit,
-               "test_text": test_text, "len_train": np.array([len(d) for d in docs_train])}
-        return Prepared(batcher(x_train[fit], y_train[fit]), batcher(x_train[val], y_train[val]) if len(val) else None,
-                        batcher(x_test, y_test), state, info, raw)
+        return TrainData(batcher(fit), batcher(val), state, {"train": len(fit), "validation": len(val)})
+
+    def test_data(self, cfg: ImdbConfig, state: dict) -> TestSplit:
+        texts, y = _reviews().take("test", cfg.data.subsample)
+        docs = [text.tokenize(t) for t in texts]
+        x = text.NgramVocabulary.from_state(state).transform(docs)  # the saved vocabulary, never refitted
+        return TestSplit(texts, y, x, np.array([len(d) for d in docs]), state)
 
     def build_model(self, cfg: ImdbConfig, state: dict):
+        import torch
+
+        from dlabs.models.mlp import MLP
+        from dlabs.models.sparse import ScaledBagLinear
+
         n = len(state["scale"])  # one weight per vocabulary term, without rebuilding the vocabulary
         if cfg.model.kind == "mlp":
             return MLP(n, tuple(cfg.model.hidden), 1, tuple(cfg.model.dropout))
@@ -144,124 +149,86 @@ class Imdb(Lab):
         raise DlabsError(f"model.kind={cfg.model.kind}: expected mlp or linear")
 
     def loss_fn(self, cfg):
+        from torch import nn
+
         return nn.BCEWithLogitsLoss()
 
     def metrics_fn(self, cfg):
         return lambda out, y: {"accuracy": ((out > 0).float() == y).float().mean()}
 
-    def _proba(self, model, batcher, trainer) -> np.ndarray:
-        out, _ = trainer.predict(model, batcher)
-        return torch.sigmoid(out).numpy().ravel()
+    def evaluate(self, model, test: TestSplit, device) -> Evaluation:
+        import torch
 
-    def evaluate(self, model, data: Prepared, cfg, trainer) -> dict:
-        p, y = self._proba(model, data.test, trainer), data.raw["y_test"]
-        data.raw["proba"] = p
+        from dlabs.engine.trainer import predict, use_amp
+
+        out, _ = predict(model.net, text.SparseBatcher(test.x, test.y, _form(model.cfg)), device,
+                         use_amp(model.cfg.train, device))
+        p, y = torch.sigmoid(out).numpy().ravel(), test.y
         wrong = np.flatnonzero((p >= 0.5) != y)
         worst = wrong[np.argsort(-np.abs(p[wrong] - 0.5))][:8]
-        data.info["most_confidently_wrong"] = [
-            {"true": LABELS[y[i]], "probability_positive": round(float(p[i]), 4),
-             "text": text.strip_tags(data.raw["test_text"][i])[:300]} for i in worst]
-        return M.classification(y, p)
+        info = {"test": len(y), "terms": len(model.state["scale"]), "ngram_max": int(model.state["ngram_max"]),
+                "positive_share_test": float(y.mean()),
+                "most_confidently_wrong": [{"true": LABELS[y[i]], "probability_positive": round(float(p[i]), 4),
+                                            "text": text.strip_tags(test.texts[i])[:300]} for i in worst]}
+        return Evaluation(M.classification(y, p), {"proba": p}, info)
 
-    def baselines(self, data: Prepared, cfg, seed: int) -> dict:
+    def baselines(self, cfg: ImdbConfig, seed: int, test: TestSplit) -> dict:
         from sklearn.linear_model import LogisticRegression
 
-        x, y, xt, yt = (data.raw[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-        fit, scale = data.raw["fit"], data.state["scale"]
-        variants = {"logistic_regression": (x, xt, y)}  # the same features, the whole training split
+        texts, y = _reviews().take("train", cfg.data.subsample)
+        x = text.NgramVocabulary.from_state(test.state).transform([text.tokenize(t) for t in texts])
+        fit, _ = tabular.holdout(np.arange(len(texts)), cfg.data.val_fraction, seed)  # the model's fitting rows
+        scale = np.asarray(test.state["scale"], dtype=np.float32)
+        variants = {"logistic_regression": (x, test.x, y)}  # the same features, the whole training split
         if cfg.data.weighting == "nb":  # NBSVM's logistic twin on the same scaled features and fitting rows
-            variants["nb_logistic_regression"] = (x[fit].multiply(scale).tocsr(), xt.multiply(scale).tocsr(), y[fit])
-        out, data.raw["baseline_proba"] = {}, {}
+            variants["nb_logistic_regression"] = (x[fit].multiply(scale).tocsr(), test.x.multiply(scale).tocsr(), y[fit])
+        out = {}
         for name, (a, at, ya) in variants.items():
             t0 = time.perf_counter()
             est = LogisticRegression(C=cfg.baseline_c, solver="liblinear", dual=True, max_iter=1000).fit(a, ya)
             seconds = time.perf_counter() - t0
-            p = est.predict_proba(at)[:, 1]
-            data.raw["baseline_proba"][name] = p
-            out[name] = {"metrics": M.classification(yt, p), "train_seconds": seconds}
+            out[name] = Baseline(M.classification(test.y, est.predict_proba(at)[:, 1]), seconds)
         return out
 
-    def plots(self, run, model, data: Prepared, cfg, trainer) -> None:
+    def plots(self, model, test: TestSplit, evaluation: Evaluation, outdir) -> None:
         from dlabs.report import plots
+        from dlabs.report.reviews import length_by_class
 
-        y, p = data.raw["y_test"], data.raw.get("proba")
-        if p is None:
-            p = self._proba(model, data.test, trainer)
-        plots.roc_curve(y, p, run.plots_dir() / "roc_curve.png", data.raw.get("baseline_proba"))
-        plots.confusion_matrix(y, (p >= 0.5).astype(int), list(LABELS), run.plots_dir() / "confusion_matrix.png")
-        self._length_plot(data.raw["len_train"], data.raw["y_train"], run.plots_dir())
-
-    @staticmethod
-    def _length_plot(lengths: np.ndarray, y: np.ndarray, outdir: Path) -> None:
-        from dlabs.report.plots import pyplot, save
-
-        plt = pyplot()
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        bins = np.linspace(0, np.percentile(lengths, 99), 60)
-        for label in (0, 1):
-            ax.hist(lengths[y == label], bins=bins, alpha=0.55, label=LABELS[label])
-        ax.set(xlabel="tokens per review", ylabel="reviews", title="review length by class (training split)")
-        ax.legend()
-        save(fig, Path(outdir) / "review_length_by_class.png")
+        p = evaluation.predictions["proba"]
+        plots.roc_curve(test.y, p, outdir / "roc_curve.png")  # the baselines' AUCs are in the metrics table
+        plots.confusion_matrix(test.y, (p >= 0.5).astype(int), list(LABELS), outdir / "confusion_matrix.png")
+        length_by_class(test.lengths, test.y, LABELS, outdir / "review_length_by_class.png", "test split")
 
     def explore(self, cfg: ImdbConfig, outdir=None) -> dict:
         reviews = _reviews()
         lengths = np.array([len(text.tokenize(t)) for t in reviews.texts])
-        info = {"reviews": len(reviews.texts)}
-        for s, split in enumerate(text.SPLITS):
-            for c, label in enumerate(LABELS):
-                mask = (reviews.split == s) & (reviews.labels == c)
-                info[f"{split}_{label}"] = int(mask.sum())
-                info[f"{split}_{label}_ratings"] = {int(k): int(v) for k, v in zip(*np.unique(reviews.rating[mask], return_counts=True))}
-        info.update(tokens_median=float(np.median(lengths)), tokens_max=int(lengths.max()),
-                    with_html_breaks=int(sum("<br" in t for t in reviews.texts)))
+        info = {"reviews": len(reviews.texts), **reviews.counts(LABELS), "tokens_median": float(np.median(lengths)),
+                "tokens_max": int(lengths.max()), "with_html_breaks": int(sum("<br" in t for t in reviews.texts))}
         if outdir is not None:
+            from dlabs.report.reviews import length_by_class
+
             Path(outdir).mkdir(parents=True, exist_ok=True)
             train = reviews.split == 0
-            self._length_plot(lengths[train], reviews.labels[train], outdir)
+            length_by_class(lengths[train], reviews.labels[train], LABELS, Path(outdir) / "review_length_by_class.png",
+                            "training split")
         return info
 
     # predict --------------------------------------------------------------------------------
-    def predict(self, model, state, cfg, inputs, fields) -> list[dict]:
-        from scipy import sparse
+    def form(self, state: dict) -> dict:
+        return {"options": [{"name": "explain", "type": "integer", "default": EXPLAIN,
+                             "help": "explain the first N reviews word by word (each costs a model call per term)"}]}
 
-        model.eval()
-        vocab, out = text.NgramVocabulary.from_state(state), []
-        for review, warnings in text.read_inputs(inputs, fields, MAX_CHARS):
-            x = vocab.transform([text.tokenize(review)])
-            terms = x.indices[:2000]
-            if len(terms) == 0:
-                warnings.append("no word of this text is in the training vocabulary: the probability is the model's prior")
-            # evidence by occlusion: how much the logit falls when one term is taken out (exact for the linear head)
-            rows = sparse.vstack([x] + [_without(x, j) for j in terms]).tocsr()
-            with torch.inference_mode():
-                batch = text.SparseBatcher(rows, np.zeros(rows.shape[0]), _form(cfg)).batch(np.arange(rows.shape[0]))
-                logits = model(*batch[:-1]).numpy().ravel().astype(np.float64)
-            prob = float(1 / (1 + np.exp(-logits[0])))
-            push = logits[0] - logits[1:]
-            order = np.argsort(push)
-            evidence = {"positive": [[vocab.term(terms[i]), round(float(push[i]), 4)] for i in order[::-1][:8] if push[i] > 0],
-                        "negative": [[vocab.term(terms[i]), round(float(push[i]), 4)] for i in order[:8] if push[i] < 0]}
-            out.append({"text": review[:80], "probability_positive": round(prob, 4), "label": LABELS[int(prob >= 0.5)],
-                        "top": [{"label": "positive", "probability": round(prob, 4)},
-                                {"label": "negative", "probability": round(1 - prob, 4)}],
-                        "evidence": evidence, "known_terms": int(x.nnz), **({"warnings": warnings} if warnings else {})})
-        return out
+    def predict(self, model, request) -> list[dict]:
+        return score_reviews(model, text.read_reviews(request.items, MAX_CHARS), LABELS, _form(model.cfg),
+                             request.options.get("explain", ""))
 
     def format(self, predictions: list[dict]) -> str:
         lines = []
         for p in predictions:
             lines.append(f"{p['label']:<8} P(positive)={p['probability_positive']:.3f}  {p['text']!r}")
             for side in ("positive", "negative"):
-                if p["evidence"][side]:
+                if p.get("evidence", {}).get(side):
                     lines.append(f"  {side}: " + ", ".join(f"{t} ({w:+.2f})" for t, w in p["evidence"][side][:5]))
             lines += [f"  warning: {w}" for w in p.get("warnings", [])]
         return "\n".join(lines)
 
-
-def _without(x, j: int):
-    """A one-row CSR matrix `x` with term `j` removed."""
-    keep = x.indices != j
-    from scipy import sparse
-
-    return sparse.csr_matrix((x.data[keep], x.indices[keep], [0, int(keep.sum())]), shape=x.shape)

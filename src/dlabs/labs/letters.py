@@ -12,16 +12,14 @@ import string
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from dlabs.config import option
 from dlabs.data import tabular
 from dlabs.data.store import fetch
-from dlabs.engine.trainer import TrainConfig
+from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DataError, InputError
 from dlabs.labs import register
 from dlabs.labs._classify import ClassifierLab, DataConfig
-from dlabs.models import EnsembleMLP
 
 FEATURES = ("x-box", "y-box", "width", "high", "onpix", "x-bar", "y-bar", "x2bar", "y2bar", "xybar", "x2ybr",
             "xy2br", "x-ege", "xegvy", "y-ege", "yegvx")
@@ -50,7 +48,8 @@ def load_letters(path=None) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    hidden: tuple[int, ...] = option((512, 512), "hidden layer widths (ReLU)")
+    hidden: tuple[int, ...] = option((512, 512), "hidden layer widths")
+    activation: str = option("relu", "relu | tanh | sigmoid after each hidden layer")
     dropout: float = option(0.2, "dropout after each hidden layer")
     members: int = option(1, "ensemble size: members with different initialisations, logits averaged")
 
@@ -87,6 +86,9 @@ class Letters(ClassifierLab):
     labels = tuple(string.ascii_uppercase)
     Config = LettersConfig
     presets = {"manual": MANUAL, "best": BEST, "smoke": SMOKE}
+    search_space = {"train.lr": ("log", 3e-4, 1e-2), "train.weight_decay": ("log", 1e-6, 1e-2),
+                    "model.hidden": ("choice", ["256,256", "512,512", "1024,1024", "512,512,512"]),
+                    "model.dropout": ("float", 0.0, 0.4), "train.epochs": ("int", 10, 50)}
     notes = ("letter-recognition.data has no header row: pandas' read_csv with its default header=0 turns the first "
              "sample into column names and silently trains on 19,999 rows. dlabs reads it with no header and checks "
              "that all 20,000 rows are there. Features are standardised with training statistics saved in the run.")
@@ -102,14 +104,21 @@ class Letters(ClassifierLab):
         return tabular.Scaler.from_state(state, "x").transform(x)
 
     def to_tensor(self, x, state):
+        import torch
+
         return torch.tensor(self.baseline_features(x, state), dtype=torch.float32)
 
     def build_model(self, cfg, state):
-        return EnsembleMLP(cfg.model.members, len(FEATURES), tuple(cfg.model.hidden), len(self.labels), cfg.model.dropout)
+        from dlabs.models.mlp import EnsembleMLP
+
+        m = cfg.model
+        return EnsembleMLP(m.members, len(FEATURES), tuple(m.hidden), len(self.labels), m.dropout, m.activation)
 
     def augment(self, cfg):
         if cfg.noise <= 0:
             return None
+        import torch
+
         return lambda batch: (batch[0] + cfg.noise * torch.randn_like(batch[0]), *batch[1:])
 
     def form(self, state):
@@ -117,8 +126,8 @@ class Letters(ClassifierLab):
                            for n, m in zip(state["features"], state["x_mean"])],
                 "help": "The 16 integer features of a glyph (0 to 15), prefilled with the training means rounded."}
 
-    def read_inputs(self, state, cfg, inputs, fields):
-        x = tabular.feature_rows(inputs, fields, tuple(state["features"]))
+    def read_inputs(self, state, cfg, request):
+        x = tabular.feature_rows(request.items, request.options, tuple(state["features"]))
         bad = np.argwhere((x < 0) | (x > 15) | (x != np.round(x)))
         if len(bad):
             r, c = bad[0]

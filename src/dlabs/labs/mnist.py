@@ -9,7 +9,7 @@ fitted in a 20x20 box, centred by mass in 28x28).
 from __future__ import annotations
 
 from dlabs.data.augment import AugmentConfig
-from dlabs.engine.trainer import TrainConfig
+from dlabs.engine.train_config import TrainConfig
 from dlabs.labs import register
 from dlabs.labs._classify import DataConfig
 from dlabs.labs._images import ImageConfig, ImageLab, ModelConfig
@@ -42,6 +42,9 @@ class Mnist(ImageLab):
     protocol = "official MNIST split: 60,000 train / 10,000 test"
     labels = tuple("0123456789")
     presets = {"manual": MANUAL, "best": BEST, "smoke": SMOKE}
+    search_space = {"train.lr": ("log", 1e-3, 1e-2), "train.weight_decay": ("log", 1e-5, 1e-2),
+                    "model.widths": ("choice", ["16,32,64", "32,64,128"]), "model.dropout": ("float", 0.0, 0.3),
+                    "augment.shift": ("int", 0, 3), "train.epochs": ("int", 4, 12)}  # convnet (best); mlp: no widths
     digits = True
     notes = ("Validation for early stopping and curves is a seeded share of the 60,000 training images; the 10,000 "
              "test images are used only for the final table. Images you predict on are converted the way MNIST "

@@ -1,5 +1,2 @@
-"""Model building blocks shared by the labs."""
-
-from dlabs.models.mlp import MLP, EnsembleMLP
-
-__all__ = ["MLP", "EnsembleMLP"]
+"""Model building blocks shared by the labs, one module each (imported by name, so that reading a
+lab's config does not import torch)."""

@@ -1,13 +1,16 @@
 """The agegender networks: a trunk (the manual's CNN or a VGG-style one with batch norm) under two
-heads, gender and age, the age either one number in years or a distribution over 0..100 (DLDL)."""
+heads, gender and age, the age either one number in years or a distribution over 0..100 (DLDL);
+how their outputs are read and scored (overall, by race and gender, by age band), and the
+validation residuals that predict's age range comes from (`dlabs.data.utkface.age_range`)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dlabs.data.utkface import MAX_AGE
+from dlabs.data.utkface import AGE_BANDS, GENDERS, MAX_AGE, RACES, band_names, band_of
 from dlabs.errors import DlabsError
 from dlabs.models.cnn import Standardize, _conv_bn
 from dlabs.models.face import manual_face_trunk
@@ -79,3 +82,69 @@ def build_trunk(m, size: int, mean, std) -> tuple[nn.Module, int]:
             layers.append(nn.MaxPool2d(2))
         return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), c
     raise DlabsError(f"model.kind={m.kind}: expected manual_cnn or facenet")
+
+
+def val_metrics(out, target) -> dict:
+    """The per-epoch validation metrics of training."""
+    p, age = decode(out)
+    return {"gender_accuracy": ((p >= 0.5).float() == target[:, 0]).float().mean(),
+            "age_mae": (age - target[:, 1]).abs().mean()}
+
+
+def outputs(net: nn.Module, x: torch.Tensor, device="cpu", amp: bool = False, tta: bool = False,
+            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """P(female) and predicted age of faces (N, 3, H, W) (with `tta`, averaged with their mirror images)."""
+    from dlabs.engine.trainer import TensorBatcher, predict
+
+    none = torch.zeros(len(x))  # `predict` batches a target too
+    views = [x, x.flip(3)] if tta else [x]
+    runs = (decode(predict(net, TensorBatcher(v, none), device, amp, batch_size)[0]) for v in views)
+    p, age = (torch.stack(t).mean(0).numpy() for t in zip(*runs))
+    return p, age
+
+
+def scores(p_female, age_pred, gender, age) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    p_female, age_pred = np.asarray(p_female, dtype=float), np.asarray(age_pred, dtype=float)
+    err = np.abs(age_pred - age)
+    return {"gender_accuracy": float(((p_female >= 0.5) == gender).mean()),
+            "gender_auc": float(roc_auc_score(gender, p_female)) if len(set(gender)) == 2 else float("nan"),
+            "age_mae": float(err.mean()), "age_rmse": float(np.sqrt((err ** 2).mean())),
+            "age_within_5": float((err <= 5).mean())}
+
+
+def fairness(p, age_pred, gender, age, race) -> dict:
+    """The test tables of the report: scores by race x gender, the groups clearly worse than
+    overall, and scores by true age band."""
+    groups = {}
+    for r, rname in enumerate(RACES):
+        for g, gname in enumerate(GENDERS):
+            m = (race == r) & (gender == g)
+            s = scores(p[m], age_pred[m], gender[m], age[m])
+            groups[f"{rname} {gname}"] = {"n": int(m.sum()), "gender_accuracy": s["gender_accuracy"],
+                                          "age_mae": s["age_mae"]}
+    overall = scores(p, age_pred, gender, age)
+    worse = [f"{g}: gender accuracy {v['gender_accuracy']:.1%} (overall {overall['gender_accuracy']:.1%}), "
+             f"age MAE {v['age_mae']:.2f} (overall {overall['age_mae']:.2f}), {v['n']} faces"
+             for g, v in groups.items()
+             if v["gender_accuracy"] < overall["gender_accuracy"] - 0.02 or v["age_mae"] > overall["age_mae"] + 0.5]
+    bands = band_of(age)
+    by_band = {n: {"n": int((bands == b).sum()), "age_mae": float(np.abs(age_pred - age)[bands == b].mean()),
+                   "gender_accuracy": float(((p >= 0.5) == gender)[bands == b].mean())}
+               for b, n in enumerate(band_names()) if (bands == b).any()}
+    return {"fairness_test": groups, "fairness_worse_than_overall": worse, "age_mae_by_band_test": by_band}
+
+
+def age_interval(age, age_pred) -> dict:
+    """The 10% and 90% quantiles of (true - predicted age) per predicted-age band (the overall
+    quantiles where a band holds fewer than 20 faces)."""
+    resid = age - age_pred
+    bands = band_of(age_pred)
+    low, high = [], []
+    for b in range(len(AGE_BANDS) - 1):
+        r = resid[bands == b] if (bands == b).sum() >= 20 else resid
+        low.append(float(np.quantile(r, 0.1)))
+        high.append(float(np.quantile(r, 0.9)))
+    return {"bands": list(AGE_BANDS), "low": low, "high": high, "coverage": 0.8}
+

@@ -28,6 +28,17 @@ class Standardize(nn.Module):
         return x.contiguous(memory_format=torch.channels_last)
 
 
+class Flatten(nn.Module):
+    """Standardised pixels as one flat vector (the input of an MLP on images)."""
+
+    def __init__(self, mean: float, std: float):
+        super().__init__()
+        self.standardize = Standardize(mean, std)
+
+    def forward(self, x):
+        return self.standardize(x).flatten(1)
+
+
 class ManualCNN(nn.Sequential):
     """The manual's Fashion CNN (Keras 'valid' convolutions): conv32-pool-drop.25-conv64-pool-drop.25-
     conv128-flatten-dense128-drop.25-dense10, ReLU throughout.
@@ -47,21 +58,25 @@ class ManualCNN(nn.Sequential):
         )
 
 
-def _conv_bn(c_in: int, c_out: int) -> list[nn.Module]:
+def _conv_bn(c_in: int, c_out: int, norm: bool = True) -> list[nn.Module]:
+    if not norm:  # a bias takes the place of batch norm's shift
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
     return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class ConvNet(nn.Sequential):
     """A VGG-style net with batch norm: per stage `depths[i]` conv3x3-BN-ReLU of `widths[i]` channels
-    then 2x2 max-pool, then global average pooling, dropout and a linear classifier."""
+    then 2x2 max-pool, then global average pooling, dropout and a linear classifier (`batchnorm=False`:
+    conv3x3-ReLU with a bias, the same net without normalisation)."""
 
     def __init__(self, mean: float, std: float, widths: tuple[int, ...] = (32, 64, 128),
-                 depths: tuple[int, ...] = (2, 2, 2), n_classes: int = 10, dropout: float = 0.0):
+                 depths: tuple[int, ...] = (2, 2, 2), n_classes: int = 10, dropout: float = 0.0,
+                 batchnorm: bool = True):
         layers: list[nn.Module] = [Standardize(mean, std)]
         c = 1
         for width, depth in zip(widths, depths):
             for _ in range(depth):
-                layers += _conv_bn(c, width)
+                layers += _conv_bn(c, width, batchnorm)
                 c = width
             layers.append(nn.MaxPool2d(2))
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, n_classes)]

@@ -15,7 +15,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dlabs.models.cnn import Standardize, from_nhwc
+from dlabs.errors import DlabsError
+from dlabs.models.cnn import Standardize, channels_last, from_nhwc
+from dlabs.models.joint_bayes import unit
 
 
 class _Block(nn.Module):
@@ -144,59 +146,24 @@ def embed(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     return unit(np.concatenate(out)) if out else np.zeros((0, 1), np.float32)
 
 
-def unit(e: np.ndarray) -> np.ndarray:
-    return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+def build(m, mean: float, std: float, size: int, n_classes: int) -> nn.Module:
+    """The network a faces model config `m` (kind, widths, dim, dropout, views, side) describes, for
+    crops of `size` pixels standardised by `mean` and `std`, telling `n_classes` people apart."""
+    if m.kind == "resnet":
+        side = m.side or size
+        if tuple(m.views) == (1.0,) and side == size:  # one network (and the runs saved before views)
+            return channels_last(FaceResNet(mean, std, size, n_classes, tuple(m.widths), m.dim, m.dropout))
+        if not m.views or not all(0 < v <= 1 for v in m.views):
+            raise DlabsError(f"model.views={m.views}: expected shares of the crop in (0, 1]")
+        members = [FaceResNet(mean, std, side, n_classes, tuple(m.widths), m.dim, m.dropout) for _ in m.views]
+        return channels_last(FaceEnsemble(members, m.views, side))
+    if m.kind == "manual":
+        return channels_last(ManualFaceCNN(mean, std, size, n_classes, m.dropout))
+    raise DlabsError(f"model.kind={m.kind}: expected resnet or manual")
 
 
-class JointBayesian:
-    """Joint Bayesian comparison of embeddings (Chen et al., ECCV 2012): an embedding is a person's
-    identity plus a within-person variation, two Gaussians whose covariances are estimated from
-    the training people's embeddings (each ridged by `ridge` times its mean variance); a pair's
-    score is the log-likelihood ratio of "the same person" against "two people", up to a constant.
-    On a model's training people it learns which directions of the embedding vary within a person.
-    With `dims`, the embeddings are first projected on their `dims` principal components (fitted on
-    the same training embeddings), as the paper does with its high-dimensional features. With
-    `blocks`, the embedding is an ensemble's members' embeddings joined: each member's block (made
-    unit again) gets a comparison of its own, on its own `dims` components, and their scores add up."""
+def batcher(x: np.ndarray, y: np.ndarray):
+    """A batcher of RGB crops (N, S, S, 3) as the networks take them, and their identity labels."""
+    from dlabs.engine.trainer import TensorBatcher
 
-    def __init__(self, ridge: float = 0.1, dims: int = 0, blocks: int = 1):
-        self.ridge, self.dims, self.blocks = ridge, dims, blocks
-
-    def _project(self, x: np.ndarray) -> np.ndarray:
-        x = x.astype(np.float64) - self.mean
-        return x if self.basis is None else x @ self.basis
-
-    def fit(self, emb: np.ndarray, people: np.ndarray) -> "JointBayesian":
-        if self.blocks > 1:
-            self.parts = [JointBayesian(self.ridge, self.dims).fit(unit(b), people)
-                          for b in np.split(emb, self.blocks, axis=1)]
-            return self
-        emb = emb.astype(np.float64)
-        self.mean, self.basis = emb.mean(0), None
-        if 0 < self.dims < emb.shape[1]:
-            _, _, vt = np.linalg.svd(emb - self.mean, full_matrices=False)  # principal axes, largest first
-            self.basis = vt[:self.dims].T
-        emb = self._project(emb)
-        names, who = np.unique(people, return_inverse=True)
-        counts = np.bincount(who)
-        means = np.zeros((len(names), emb.shape[1]))
-        np.add.at(means, who, emb)
-        means /= counts[:, None]
-        several = counts[who] >= 2
-        within = emb[several] - means[who[several]]
-        s_eps = within.T @ within / max(several.sum() - (counts >= 2).sum(), 1)
-        s_mu = means.T @ means / len(names)  # the projected embeddings are centred
-        s_eps, s_mu = (s + self.ridge * np.trace(s) / len(s) * np.eye(len(s)) for s in (s_eps, s_mu))
-        f = np.linalg.inv(s_eps)
-        self.g = -np.linalg.inv(2 * s_mu + s_eps) @ s_mu @ f
-        self.a = np.linalg.inv(s_mu + s_eps) - (f + self.g)
-        return self
-
-    def score(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Pairwise scores of rows x[i], y[i]: higher means more likely the same person."""
-        if self.blocks > 1:
-            return sum(jb.score(unit(a), unit(b)) for jb, a, b in
-                       zip(self.parts, np.split(x, self.blocks, axis=1), np.split(y, self.blocks, axis=1)))
-        x, y = self._project(x), self._project(y)
-        return (np.einsum("ij,jk,ik->i", x, self.a, x) + np.einsum("ij,jk,ik->i", y, self.a, y)
-                - 2 * np.einsum("ij,jk,ik->i", x, self.g, y))
+    return TensorBatcher(from_nhwc(x), torch.as_tensor(y, dtype=torch.int64))

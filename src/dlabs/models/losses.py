@@ -19,3 +19,16 @@ class MemberLoss(nn.Module):
 
     def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.fn(out, target.expand_as(out))
+
+
+class EnsembleCrossEntropy(nn.Module):
+    """Cross-entropy that also takes an ensemble's (K, N, C) training output against (N,) targets."""
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        self.label_smoothing = label_smoothing
+
+    def forward(self, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if out.ndim == 3:
+            out, target = out.reshape(-1, out.shape[-1]), target.repeat(out.shape[0])
+        return nn.functional.cross_entropy(out, target, label_smoothing=self.label_smoothing)

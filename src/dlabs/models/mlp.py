@@ -13,6 +13,10 @@ import math
 import torch
 from torch import nn
 
+from dlabs.errors import DlabsError
+
+ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
 
 class MLP(nn.Sequential):
     """in -> hidden... -> out with ReLU and optional dropout after each hidden layer."""
@@ -32,8 +36,12 @@ class MLP(nn.Sequential):
 class EnsembleMLP(nn.Module):
     """K MLPs trained side by side; `forward` returns (K, N, out) in training, the mean in eval."""
 
-    def __init__(self, members: int, n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float = 0.0):
+    def __init__(self, members: int, n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float = 0.0,
+                 activation: str = "relu"):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise DlabsError(f"activation {activation!r}: expected one of {', '.join(ACTIVATIONS)}")
+        self.activation = ACTIVATIONS[activation]
         sizes = [n_in, *hidden, n_out]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -52,7 +60,7 @@ class EnsembleMLP(nn.Module):
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             h = torch.baddbmm(b, h, w)
             if i < last:
-                h = self.dropout(torch.relu(h))
+                h = self.dropout(self.activation(h))
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

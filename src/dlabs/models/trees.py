@@ -44,3 +44,19 @@ def predict_boosting(state: dict, x: np.ndarray, prefix: str = "trees") -> np.nd
         go_left = x[rows, np.where(inner, feature[node], 0)] <= threshold[node]
         node = np.where(inner, np.where(go_left, left[node], right[node]), node)
     return init + rate * value[node].sum(axis=1)
+
+
+def regression_baselines(seed: int) -> dict:
+    """The regression baselines a critic asks for: the mean, linear regression, gradient-boosted trees."""
+    from sklearn.dummy import DummyRegressor
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return {
+        "mean": DummyRegressor(strategy="mean"),
+        "linear_regression": make_pipeline(StandardScaler(), LinearRegression()),
+        "gradient_boosting": GradientBoostingRegressor(n_estimators=500, learning_rate=0.05, max_depth=3,
+                                                       subsample=0.8, random_state=seed),
+    }

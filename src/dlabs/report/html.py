@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from dlabs import paths
 from dlabs.engine.runfolder import Run
 from dlabs.paths import atomic_write
 
@@ -60,13 +59,11 @@ def protocols_tables(m: dict) -> str:
     return "\n".join(out)
 
 
-def write_report(run: Run) -> Path:
-    from dlabs.labs import get_lab
-
+def write_report(run: Run, title: str, notes: str = "") -> Path:
+    """The run's report.html, from its folder alone (the lab's `title` and `notes` given)."""
     m = run.read_json("metrics.json")
     meta = run.read_json("config.json")
     env = run.read_json("env.json")
-    lab = get_lab(meta["lab"])
     verdict = "".join(
         f"<li class='{'bad' if 'NOT' in v else 'good'}'>{html.escape(v)}</li>" for v in m.get("verdict", []))
     def figures(folder: Path) -> str:
@@ -77,9 +74,9 @@ def write_report(run: Run) -> Path:
 
     import json
 
-    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>dlabs {lab.name} {run.id}</title>
+    body = f"""<!doctype html><html><head><meta charset="utf-8"><title>dlabs {meta['lab']} {run.id}</title>
 <style>{CSS}</style></head><body>
-<h1>{html.escape(lab.title)}</h1>
+<h1>{html.escape(title)}</h1>
 <p>Run <code>{html.escape(run.id)}</code>, preset <b>{html.escape(meta['preset'])}</b>, seed {meta['seed']},
 device {html.escape(env.get('device', ''))}, trained in {_fmt(env.get('train_seconds', 0.0))} s
 over {env.get('epochs_run', '?')} epochs.</p>
@@ -89,7 +86,7 @@ The test split was used for nothing but this table.</p>
 {metrics_table(m)}
 <ul>{verdict}</ul>
 {protocols_tables(m)}
-{f"<h2>Notes</h2><p>{html.escape(lab.notes)}</p>" if lab.notes else ""}
+{f"<h2>Notes</h2><p>{html.escape(notes)}</p>" if notes else ""}
 <h2>Plots</h2>{figures(run.plots_dir())}
 <h2>Data</h2><pre>{html.escape(json.dumps(m.get('info', {}), indent=2))}</pre>
 {figures(run.plots_dir() / "data")}
@@ -100,12 +97,3 @@ The test split was used for nothing but this table.</p>
     atomic_write(path, body)
     return path
 
-
-def write_index(reports: dict[str, Path], runs=None) -> Path:
-    root = paths.runs_dir(runs)
-    items = "".join(
-        f"<li><a href='{html.escape(str(p.relative_to(root)))}'>{html.escape(name)}</a></li>" for name, p in reports.items())
-    path = root / "index.html"
-    atomic_write(path, f"<!doctype html><html><head><meta charset='utf-8'><title>dlabs reports</title>"
-                       f"<style>{CSS}</style></head><body><h1>dlabs reports</h1><ul>{items}</ul></body></html>")
-    return path

@@ -21,10 +21,16 @@ def pyplot():
 
 
 def save(fig, path: Path) -> Path:
-    """Lay out, write as PNG and close a figure."""
+    """Lay out, write as PNG (atomically: a killed run never leaves half a plot) and close a figure."""
+    import io
+
+    from dlabs.paths import atomic_write
+
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     pyplot().close(fig)
+    atomic_write(path, buf.getvalue())
     return path
 
 
@@ -103,3 +109,16 @@ def tabular_overview(frame, target: str, outdir: Path) -> None:
         ax.set(xlabel=f"{name} (r={corr[name]:.2f})", ylabel=target)
     fig.suptitle(f"the features most correlated with {target}")
     save(fig, outdir / "top_features_scatter.png")
+
+
+def learning_curves(history, path) -> None:
+    """The loss columns of a run's per-epoch history (a DataFrame) against the epoch, log scale."""
+    if history.empty:
+        return
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for c in [c for c in history.columns if c.endswith("loss")]:
+        ax.plot(history["epoch"], history[c], label=c)
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="learning curves")
+    ax.legend()
+    save(fig, path)

@@ -1,11 +1,13 @@
-"""Plots of forecasts of a time series: actual against forecasts, error over time, per-fold
-scores of a walk-forward backtest, and a forecast with its uncertainty band.
+"""Plots of forecasts of a time series: actual against forecasts, error over time, and a
+forecast with its uncertainty band.
 
-Every function takes arrays and a path, writes one PNG with the Agg backend and returns the path.
+The report's plots take arrays and a path, write one PNG with the Agg backend and return the
+path; a prediction's plot comes back as PNG bytes.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -38,21 +40,8 @@ def error_over_time(dates, actual, forecasts: dict[str, np.ndarray], path: Path,
     return save(fig, path)
 
 
-def fold_scores(folds: list[dict], names: list[str], path: Path, metric: str = "rmse", title: str = "") -> Path:
-    """Grouped bars: one group per fold (``fold["label"]``), one bar per name (``fold[name]``)."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(folds) + 2), 4.2))
-    width = 0.8 / max(1, len(names))
-    x = np.arange(len(folds))
-    for i, name in enumerate(names):
-        ax.bar(x + i * width - 0.4 + width / 2, [f.get(name, np.nan) for f in folds], width, label=name)
-    ax.set_xticks(x, [str(f["label"]) for f in folds])
-    ax.set(ylabel=metric, title=title or f"{metric} per fold")
-    ax.legend(fontsize=8)
-    return save(fig, path)
-
-
-def forecast_band(hist_dates, hist_values, dates, forecast, low, high, path: Path, title: str, ylabel: str) -> Path:
+def forecast_band(hist_dates, hist_values, dates, forecast, low, high, title: str, ylabel: str) -> bytes:
+    """A forecast after its history, with its band, as PNG bytes (a prediction's plot, never a file)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.5))
     ax.plot(hist_dates, hist_values, "k-", lw=1.5, label="history")
@@ -61,4 +50,8 @@ def forecast_band(hist_dates, hist_values, dates, forecast, low, high, path: Pat
     ax.set(title=title, ylabel=ylabel)
     ax.legend(fontsize=8)
     fig.autofmt_xdate()
-    return save(fig, path)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()

@@ -9,6 +9,6 @@ predictions generically (class probabilities as bars, plots as images, the rest 
     app = create_app("runs")          # an ASGI app for uvicorn
 """
 
-from dlabs.serve.app import MAX_UPLOAD_BYTES, create_app
+from dlabs.serve.app import MAX_UPLOAD_BYTES, create_app, serve_forever
 
-__all__ = ["create_app", "MAX_UPLOAD_BYTES"]
+__all__ = ["create_app", "serve_forever", "MAX_UPLOAD_BYTES"]

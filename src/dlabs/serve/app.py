@@ -3,6 +3,7 @@
 Routes (all documented at ``/docs``):
 
 - ``GET /`` and ``GET /lab/<lab>``: the pages (static HTML, CSS and JS in ``static/``);
+- ``GET /book``: the lab book (`dlabs.report.book`) from the runs as they are, one self-contained page;
 - ``GET /api/labs``, ``GET /api/labs/<lab>``: what the pages show (headline metric, form,
   metrics beside baselines, plots);
 - ``POST /api/<lab>/predict``: one route per registered lab, with its own request schema;
@@ -19,20 +20,18 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from dlabs.errors import DlabsError, InputError
+from dlabs.errors import DlabsError, InputError, printable
 from dlabs.labs import labs
 from dlabs.serve.artifacts import Artifacts
 from dlabs.serve.inputs import MAX_UPLOAD_BYTES, TooLarge, Unsupported, parse, read_body
@@ -77,6 +76,12 @@ def create_app(runs_dir: str | Path | None = None, chosen: dict[str, str] | None
     def lab_page(name: str):
         _known(name)
         return FileResponse(STATIC / "lab.html")
+
+    @app.get("/book", include_in_schema=False)
+    async def book():
+        from dlabs import api
+
+        return HTMLResponse(await run_in_threadpool(api.book_html, runs.root))
 
     # the API the pages use ------------------------------------------------------------------
     @app.get("/api/labs", summary="Every lab with its latest run's headline metric")
@@ -123,26 +128,30 @@ def create_app(runs_dir: str | Path | None = None, chosen: dict[str, str] | None
     return app
 
 
+def serve_forever(host: str = "127.0.0.1", port: int = 8000, runs=None, chosen: dict[str, str] | None = None) -> None:
+    """Serve the web app (pages and JSON API) for every lab's latest (or chosen) run until stopped."""
+    import uvicorn
+
+    app = create_app(runs, chosen)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("binding to %s: anyone who can reach this machine on port %d can use the app", host, port)
+    log.info("serving %s on http://%s:%d (API docs at /docs)", app.state.runs.root, host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def _predict_route(name: str, runs: Runs, artifacts: Artifacts):
     async def predict(request: Request) -> dict:
-        started = time.time()
         loaded = await run_in_threadpool(runs.get, name)  # loads the run on first use
         body = await read_body(request)
-        with tempfile.TemporaryDirectory(prefix="dlabs-serve-") as tmp:
-            inputs, fields, shown = await parse(request, body, loaded.form, Path(tmp))
-            try:
-                preds = await run_in_threadpool(loaded.predict, inputs, fields)
-            except DlabsError as e:  # name the user's file, not the server's copy of it
-                message = str(e)
-                for path, filename in shown.items():
-                    message = message.replace(path, filename)
-                e.args = (message,)
-                raise
-            except Exception:  # a lab's bug must not take the server down; the log has the traceback
-                log.exception("%s: predict failed", name)
-                raise _ServerError(f"{name}: the model failed on this input (see the server log)") from None
-            preds = artifacts.expose(_plain(_rename(preds, shown)), started)
-        return {"lab": name, "run": loaded.run.id, "predictions": preds}
+        req = await parse(request, body, loaded.form)
+        try:
+            preds = await run_in_threadpool(loaded.predict, req)
+        except DlabsError:
+            raise
+        except Exception:  # a lab's bug must not take the server down; the log has the traceback
+            log.exception("%s: predict failed", name)
+            raise _ServerError(f"{name}: the model failed on this input (see the server log)") from None
+        return {"lab": name, "run": loaded.run.id, "predictions": _plain(artifacts.expose(preds))}
 
     predict.__name__ = f"predict_{name}"
     return predict
@@ -188,15 +197,6 @@ def _run_file(runs: Runs, name: str, run_id: str, *parts: str) -> Path:
     return path
 
 
-def _rename(obj, shown: dict[str, str]):
-    """Predictions with the server's path of an upload replaced by the user's file name."""
-    if isinstance(obj, dict):
-        return {k: _rename(v, shown) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_rename(v, shown) for v in obj]
-    return shown.get(obj, obj) if isinstance(obj, str) else obj
-
-
 def _plain(obj):
     """Predictions as plain JSON values (NumPy scalars and arrays included)."""
     if isinstance(obj, dict):
@@ -207,6 +207,8 @@ def _plain(obj):
         return _plain(obj.tolist())
     if isinstance(obj, float) and obj != obj:
         return None
+    if isinstance(obj, str):
+        return printable(obj)
     if isinstance(obj, Path):
         return str(obj)
     return obj
@@ -214,7 +216,7 @@ def _plain(obj):
 
 def _openapi(form: dict) -> dict:
     """The request body schema of a lab's predict route, from its form."""
-    kinds = {"number": "number", "integer": "integer"}
+    kinds = {"number": "number", "integer": "integer", "boolean": "boolean"}
     options = {o["name"]: {"type": kinds.get(o.get("type"), "string"), "description": o.get("help", ""),
                            **({"default": o["default"]} if "default" in o else {})} for o in form.get("options", [])}
     kind = form["kind"]

@@ -1,13 +1,13 @@
-"""From a web request to the `inputs` and `fields` that `Lab.predict` takes, with limits.
+"""From a web request to the `Request` that `Lab.predict` takes, with limits.
 
 By the lab's input kind:
 
-- ``tabular``: a JSON object (or form fields) of feature values -> ``fields``;
-- ``text``: the ``text`` field -> ``inputs=[text]``;
-- ``image`` / ``csv``: the uploaded ``file`` (multipart) -> written to a private temporary
-  folder, its path in ``inputs``;
+- ``tabular``: a JSON object (or form fields) of feature values -> ``options``;
+- ``text``: the ``text`` field -> ``items=[("text", text)]``;
+- ``image`` / ``csv``: the uploaded ``file`` (multipart) -> ``items=[(file name, bytes)]``,
+  kept in memory (nothing is written to disk);
 
-and the options the lab's form declares (such as a forecast horizon) -> ``fields``, as strings;
+and the options the lab's form declares (such as a forecast horizon) -> ``options``, as strings;
 any other field is refused. The lab then validates values as it does on the command line. Checked here, before the lab sees them:
 the body size (an upload of at most `MAX_UPLOAD_BYTES`), empty text, files that are not
 images, CSV files that are not a consistent table, and text that would name a file on the
@@ -20,19 +20,13 @@ import csv
 import io
 import json
 import os
-import re
 from pathlib import Path
 
-from dlabs.errors import InputError
+from dlabs.errors import InputError, TooLarge, printable
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # one uploaded file
 MAX_TEXT_CHARS = 200_000  # pasted text
-MAX_IMAGE_PIXELS = 40_000_000
 _FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and small fields around the file
-
-
-class TooLarge(InputError):
-    """The request or its upload is over the stated limit (HTTP 413)."""
 
 
 class Unsupported(InputError):
@@ -54,14 +48,14 @@ async def read_body(request) -> bytes:
     return b"".join(chunks)
 
 
-async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[str], dict[str, str], dict[str, str]]:
-    """``(inputs, fields, shown)`` for `Lab.predict` from a JSON or form request, as the lab's form
-    declares; `shown` maps the server's path of an upload to the name the user gave it.
+async def parse(request, body: bytes, form: dict):
+    """The `Request` for `Lab.predict` from a JSON or form request, as the lab's form declares.
 
     Only the fields the form declares reach the lab (its tabular fields and its options): a
-    command-line option such as an output path is never open to the web. Where the form names
-    a ``scratch`` field, the lab gets a folder of this request there, removed after it.
+    command-line option such as an output folder is never open to the web.
     """
+    from dlabs.labs import Request
+
     kind = form["kind"]
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
@@ -70,36 +64,30 @@ async def parse(request, body: bytes, form: dict, workdir: Path) -> tuple[list[s
         values, upload = await _form_fields(request, body)
     else:
         raise Unsupported(f"content type '{ctype or 'none'}': send application/json or multipart/form-data")
-    inputs: list[str] = []
-    shown: dict[str, str] = {}
+    items: list[tuple[str, str | bytes]] = []
     if kind == "tabular":
         if not values:
             raise InputError("no features given: send each feature as a field (a JSON object of name: number)")
     elif kind == "text":
-        inputs = [check_text(values.pop("text", ""))]
+        items = [("text", check_text(values.pop("text", "")))]
     elif upload is None:  # image, csv and any other upload kind
         if ctype == "application/json":
             raise Unsupported("upload the file as multipart/form-data, in a field named 'file'")
         raise InputError("no file: upload one in the field named 'file'")
     else:
         filename, data = upload
-        path = workdir / f"upload{_suffix(filename, kind)}"
-        path.write_bytes(data)
         if kind == "image":
-            check_image(path, filename)
+            check_image(data, filename)
         elif kind == "csv":
             check_csv(data, filename)
-        inputs, shown = [str(path)], {str(path): Path(filename).name or "the upload"}
+        items = [(filename, data)]
     allowed = [f["name"] for f in form.get("fields", [])] + [o["name"] for o in form.get("options", [])]
     lookup = {name.lower(): name for name in allowed}
     unknown = [k for k in values if k.strip().lower() not in lookup]
     if unknown:
         takes = f"this lab takes: {', '.join(allowed)}" if allowed else "this lab takes no options"
         raise InputError(f"unknown field '{unknown[0]}' ({takes})")
-    if form.get("scratch"):
-        (workdir / "scratch").mkdir()
-        values[form["scratch"]] = str(workdir / "scratch")
-    return inputs, values, shown
+    return Request(items, values)
 
 
 def _json_fields(body: bytes) -> dict[str, str]:
@@ -109,14 +97,16 @@ def _json_fields(body: bytes) -> dict[str, str]:
         obj = json.loads(body)
     except ValueError as e:
         raise InputError(f"the body is not valid JSON ({e})") from None
+    except RecursionError:
+        raise InputError("the body is not a flat JSON object (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise InputError("expected a JSON object of field names and values")
-    return {str(k): _as_text(v) for k, v in obj.items()}
+    return {printable(str(k)): _as_text(v) for k, v in obj.items()}
 
 
 def _as_text(v) -> str:
     if isinstance(v, str):
-        return v
+        return printable(v)  # a JSON escape may hold a lone surrogate, which no response can encode
     if v is None:
         return ""
     return json.dumps(v)  # numbers and booleans as JSON writes them; lists and objects too
@@ -145,7 +135,7 @@ async def _form_fields(request, body: bytes) -> tuple[dict[str, str], tuple[str,
                                    f"{_mb(MAX_UPLOAD_BYTES)}")
                 upload = (Path(value.filename or "").name[:100] or "upload", data)
             else:
-                values[key] = value
+                values[printable(key)] = printable(value)
     finally:
         await form.close()
     return values, upload
@@ -162,17 +152,12 @@ def check_text(text: str) -> str:
     return text
 
 
-def check_image(path: Path, filename: str) -> None:
-    from PIL import Image
+def check_image(data: bytes, filename: str) -> None:
+    """The labs' own image reader's checks (size, pixels, format), before a lab decodes it: the
+    same messages as on the command line."""
+    from dlabs import api
 
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            im.verify()
-    except Exception:  # PIL raises many types for a file that is not an image
-        raise InputError(f"{filename}: not an image file (PNG, JPEG, GIF, BMP or WebP)") from None
-    if w * h > MAX_IMAGE_PIXELS:
-        raise TooLarge(f"{filename}: {w}x{h} pixels; images are limited to {MAX_IMAGE_PIXELS // 10**6} megapixels")
+    api.check_image(data, filename)
 
 
 def check_csv(data: bytes, filename: str) -> None:
@@ -183,22 +168,16 @@ def check_csv(data: bytes, filename: str) -> None:
         raise InputError(f"{filename}: not a CSV text file (not UTF-8 text)") from None
     if "\x00" in text:
         raise InputError(f"{filename}: not a CSV text file (binary data)")
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
+    except csv.Error as e:  # a field over the csv module's limit, a NUL byte...
+        raise InputError(f"{filename}: malformed CSV ({e})") from None
     if len(rows) < 2:
         raise InputError(f"{filename}: a CSV file needs a header row and at least one data row")
     width = len(rows[0])
     for i, r in enumerate(rows[1:], start=2):
         if len(r) != width:
             raise InputError(f"{filename}: malformed CSV: row {i} has {len(r)} columns, the header has {width}")
-
-
-def _suffix(filename: str, kind: str) -> str:
-    if kind == "csv":
-        return ".csv"  # labs may tell a CSV file from pasted values by its name
-    suffix = Path(filename).suffix.lower()
-    if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix):
-        return suffix
-    return {"image": ".png", "csv": ".csv"}.get(kind, ".bin")
 
 
 def _mb(n: int) -> str:

@@ -15,28 +15,28 @@ from pathlib import Path
 from typing import Any
 
 from dlabs import api, paths
-from dlabs.engine.runfolder import Run, latest
 from dlabs.errors import DlabsError
-from dlabs.labs import Lab, labs
+from dlabs.labs import Lab, Model, Request, labs
 
 
 @dataclass
 class Loaded:
-    """One lab's run in memory: what `Lab.predict` needs, and what the pages show."""
+    """One lab's run in memory: the trained `Model`, and what the pages show."""
 
-    lab: Lab
-    run: Run
-    cfg: Any
-    state: dict
-    model: Any
+    run: Any
+    model: Model
     form: dict
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def predict(self, inputs: list[str], fields: dict[str, str]) -> list[dict]:
+    @property
+    def state(self) -> dict:
+        return self.model.state
+
+    def predict(self, request: Request) -> list[dict]:
         # one prediction at a time per lab: a lab's predict may draw with pyplot or keep other
         # state that is not thread-safe, and on a CPU torch already uses every core for one call
         with self.lock:
-            return self.lab.predict(self.model, self.state, self.cfg, inputs, fields)
+            return api.predict_model(self.model, request)
 
 
 class Runs:
@@ -53,11 +53,11 @@ class Runs:
         for name in self.chosen:
             self.find(name)  # a chosen run that is not there is an error at start, not on every page
 
-    def find(self, name: str) -> Run | None:
+    def find(self, name: str):
         """The run folder to serve for a lab, without loading it (None: no finished run)."""
         if name in self.chosen:
-            return Run.open(self.chosen[name], lab=name, runs=self.root)
-        return latest(name, self.root)
+            return api.open_run(self.chosen[name], name, self.root)
+        return api.latest_run(name, self.root)
 
     def get(self, name: str) -> Loaded:
         """The lab's run in memory, loaded on first use; a `NoRun` error when there is none."""
@@ -68,11 +68,11 @@ class Runs:
                 run = self.find(name)
                 if run is None:
                     raise NoRun(name, self.root)
-                lab, cfg, state, model = api.load(run, expect=name)
-                self._loaded[name] = Loaded(lab, run, cfg, state, model, build_form(lab, state))
+                model = api.load(run, expect=name)
+                self._loaded[name] = Loaded(run, model, build_form(model.lab, model.state))
         return self._loaded[name]
 
-    def state_of(self, name: str) -> tuple[Run, dict] | None:
+    def state_of(self, name: str) -> tuple[Any, dict] | None:
         """A lab's run and its preprocessing state (for the form) without loading the model."""
         if name in self._loaded:
             return self._loaded[name].run, self._loaded[name].state

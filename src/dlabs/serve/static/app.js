@@ -73,6 +73,8 @@ async function labPage() {
   const name = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
   document.title = `dlabs · ${name}`;
   document.getElementById("crumb").textContent = name;
+  const book = document.querySelector("nav a[href='/book']");
+  if (book) book.href = `/book#lab-${encodeURIComponent(name)}`;  // the lab's chapter of the lab book
   let lab;
   try { lab = await api(`/api/labs/${encodeURIComponent(name)}`); } catch (e) { showError(e.message); return; }
   document.getElementById("title").textContent = lab.title;
@@ -122,9 +124,12 @@ function buildForm(lab) {
     if (spec.kind === "image" && spec.draw) form.append(drawingPad(state));
   }
   if ((spec.options || []).length) {
-    form.append(h("div", { class: "options" }, spec.options.map((o) =>
-      h("label", { title: o.help || null }, o.help ? `${o.name} (${o.help})` : o.name,
-        h("input", { type: "text", name: o.name, value: o.default ?? "", inputmode: o.type === "text" ? null : "decimal" })))));
+    form.append(h("div", { class: "options" }, spec.options.map((o) => o.type === "boolean"
+      ? h("label", { class: "check", title: o.help || null },  // sent as name=true only when ticked
+          h("input", { type: "checkbox", name: o.name, value: "true", checked: o.default === true }),
+          o.help ? `${o.name}: ${o.help}` : o.name)
+      : h("label", { title: o.help || null }, o.help ? `${o.name} (${o.help})` : o.name,
+          h("input", { type: "text", name: o.name, value: o.default ?? "", inputmode: o.type === "text" ? null : "decimal" })))));
   }
   const button = h("button", { type: "submit", id: "predict" }, "Predict");
   form.append(h("div", { class: "row" }, button));
