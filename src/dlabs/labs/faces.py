@@ -133,6 +133,8 @@ class Faces(Lab):
     headline = "accuracy"
     Config = FacesConfig
     presets = {"best": BEST, "manual": MANUAL, "smoke": SMOKE}
+    search_space = {"train.lr": ("log", 1e-3, 0.1), "train.weight_decay": ("log", 1e-5, 1e-3), "train.epochs": ("int", 12, 36),
+                    "model.widths": ("choice", ["16,32,64,128", "32,64,128,256"]), "model.dropout": ("float", 0.0, 0.4)}
     export = _export_photos.faces  # dlabs export: the embedding network as one ONNX graph
     notes = __doc__.split("\n\n", 1)[1]
 
