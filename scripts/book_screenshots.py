@@ -13,10 +13,7 @@ import argparse
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+from screenshots import ARGS, DOCS  # the same chromium flags and docs folder as the app's screenshots
 
 
 def main() -> None:

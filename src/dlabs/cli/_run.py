@@ -32,11 +32,7 @@ def data_fetch(name: str = typer.Argument(..., help="a lab, a data set, or 'all'
     from dlabs import api
 
     found = api.data_fetch(name)
-    if as_json:
-        return _echo_json(found)
-    for ds, files in found.items():
-        for role, path in files.items():
-            typer.echo(f"{ds}/{role}: ok  {path}")
+    _echo_files(found, as_json)
 
 
 @data_app.command("verify")
@@ -45,6 +41,11 @@ def data_verify(name: str = typer.Argument(..., help="a lab, a data set, or 'all
     from dlabs import api
 
     found = api.data_verify(name)
+    _echo_files(found, as_json)
+
+
+def _echo_files(found: dict, as_json: bool) -> None:
+    """Verified files, by data set and role: JSON, or a line each."""
     if as_json:
         return _echo_json(found)
     for ds, files in found.items():
