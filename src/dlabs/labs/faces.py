@@ -108,7 +108,7 @@ SMOKE = FacesConfig(
     model=ModelConfig(widths=(8, 16, 32, 64), dim=32),
     loss=LossConfig(margin=0.1),
     train=TrainConfig(epochs=1, batch_size=64, lr=2e-3, threads=1),
-    augment=AugmentConfig(shift=2, flip=True),
+    augment=AugmentConfig(shift=2, flip=True), verification_models=2,  # View 2 in 2 models, not 10: a quick check
 )
 
 
