@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dlabs"
-BASE = {"base"}  # config, errors, paths and the package itself: usable from every layer
+BASE = {"base"}  # config, errors, jsonable, paths and the package itself: usable from every layer
 ALLOWED = {
     "base": BASE,
     "engine": BASE | {"engine"},
@@ -35,7 +35,7 @@ def _module(path: Path) -> str:
 
 def _layer(module: str) -> str:
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in ("config", "errors", "paths"):
+    if len(parts) == 1 or parts[1] in ("config", "errors", "jsonable", "paths"):
         return "base"
     if parts[1] == "__main__":
         return "cli"

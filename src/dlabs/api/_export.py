@@ -19,6 +19,7 @@ import numpy as np
 
 from dlabs.api._data import _run, load
 from dlabs.errors import DlabsError
+from dlabs.jsonable import jsonable
 
 log = logging.getLogger("dlabs.api")
 
@@ -197,17 +198,9 @@ def _write(folder: Path, spec: dict, ex, run, model) -> None:
             shutil.copyfile(run.file(name), folder / name)
     for name, data in ex.files.items():
         (folder / name).write_bytes(data)
-    (folder / SPEC).write_text(json.dumps(spec, indent=2, default=_plain) + "\n")
+    (folder / SPEC).write_text(json.dumps(jsonable(spec), indent=2) + "\n")
     metrics = run.read_json("metrics.json") if run.exists("metrics.json") else None
     (folder / "README.md").write_text(model_card(model.lab, spec, metrics, ex.limitations))
-
-
-def _plain(value):
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _replace(tmp: Path, out: Path) -> None:

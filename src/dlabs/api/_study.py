@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
 from dlabs import paths
+from dlabs.jsonable import jsonable
 from dlabs.api._data import load
 from dlabs.api._studies import STUDIES, get
 from dlabs.api._train import _setup, train
@@ -82,7 +82,7 @@ def run_study(name: str, smoke: bool = False, runs=None, device: str = "auto", s
               "curves": [list(c) for c in study.curves], "bars": [list(b) for b in study.bars], "variants": rows}
     if smoke:
         result["finding"] = "Smoke form (tiny settings, for tests): these numbers show nothing. " + result["finding"]
-    result = _plain(result)
+    result = jsonable(result)
     paths.atomic_write(folder / "study.json", json.dumps(result, indent=2) + "\n")
     draw(result, folder / "study.png")
     log.info("study %s: %s", name, result["finding"])
@@ -111,16 +111,3 @@ def _measure(model, what: tuple[str, ...], device: str) -> dict:
         ev = lab.evaluate(model, lab.test_data(cfg, model.state), dev)
         out.update({f"test_{k}": v for k, v in ev.metrics.items() if isinstance(v, (int, float))})
     return out
-
-
-def _plain(obj):
-    """JSON values: NumPy numbers as Python ones, non-finite numbers as None."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

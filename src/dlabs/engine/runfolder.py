@@ -21,18 +21,7 @@ import numpy as np
 from dlabs import paths
 from dlabs.paths import atomic_write
 from dlabs.errors import DlabsError
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
+from dlabs.jsonable import jsonable
 
 
 class Run:
@@ -88,7 +77,7 @@ class Run:
         return (self.path / name).exists()
 
     def write_json(self, name: str, obj: Any) -> None:
-        atomic_write(self.path / name, json.dumps(_jsonable(obj), indent=2) + "\n")
+        atomic_write(self.path / name, json.dumps(jsonable(obj), indent=2) + "\n")
 
     def read_json(self, name: str) -> Any:
         try:

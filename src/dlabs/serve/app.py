@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from dlabs.errors import DlabsError, InputError, printable
+from dlabs.jsonable import jsonable
 from dlabs.labs import labs
 from dlabs.serve.artifacts import Artifacts
 from dlabs.serve.inputs import MAX_UPLOAD_BYTES, TooLarge, Unsupported, parse, read_body
@@ -151,7 +152,7 @@ def _predict_route(name: str, runs: Runs, artifacts: Artifacts):
         except Exception:  # a lab's bug must not take the server down; the log has the traceback
             log.exception("%s: predict failed", name)
             raise _ServerError(f"{name}: the model failed on this input (see the server log)") from None
-        return {"lab": name, "run": loaded.run.id, "predictions": _plain(artifacts.expose(preds))}
+        return {"lab": name, "run": loaded.run.id, "predictions": jsonable(artifacts.expose(preds), text=printable)}
 
     predict.__name__ = f"predict_{name}"
     return predict
@@ -195,23 +196,6 @@ def _run_file(runs: Runs, name: str, run_id: str, *parts: str) -> Path:
     if not path.is_relative_to(lab_root) or not path.is_file():
         raise _NotFound("not found")
     return path
-
-
-def _plain(obj):
-    """Predictions as plain JSON values (NumPy scalars and arrays included)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return _plain(obj.tolist())
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, str):
-        return printable(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _openapi(form: dict) -> dict:
