@@ -5,6 +5,7 @@ trained model that beats chance and predicts on image files and on letter featur
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 
 import numpy as np
@@ -224,4 +225,10 @@ def test_a_best_run_shows_the_manual_preset_beside_it_trained_once(tmp_path, mon
     assert (tmp_path / "letters" / manual["run"] / "metrics.json").is_file()
     assert any(v.startswith("the model ") and " manual " in v for v in m["verdict"])
     assert api.evaluate(run, protocols=False)["baselines"]["manual"]["run"] == manual["run"]  # reused, not retrained
+    # a manual run saved before an option was added (its default then) is still the manual preset's
+    meta_path = tmp_path / "letters" / manual["run"] / "config.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["train"]["grad_clip"]
+    meta_path.write_text(json.dumps(meta))
+    assert api.evaluate(run, protocols=False)["baselines"]["manual"]["run"] == manual["run"]
     assert len(list((tmp_path / "letters").iterdir())) == 2

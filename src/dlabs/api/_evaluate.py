@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from dlabs import config as config_
 from dlabs.api._data import _run, load
 from dlabs.api._train import _setup, train
 from dlabs.engine.metrics import verdict
+from dlabs.errors import DlabsError
 
 log = logging.getLogger("dlabs.api")
 
@@ -60,11 +60,16 @@ def _manual_baseline(lab, run, seed: int, device: str) -> dict:
     config and the same seed in the same runs folder, or else one trained and evaluated now."""
     from dlabs.engine.runfolder import runs_of
 
-    root, want = run.path.parent.parent, json.loads(config_.dumps(lab.config("manual")))
+    root, want = run.path.parent.parent, lab.config("manual")
 
-    def same(r) -> bool:
+    def same(r) -> bool:  # compared as resolved configs: an option added since the run has its default there
         meta = r.read_json("config.json")
-        return r.exists("metrics.json") and (meta["preset"], meta["seed"], meta["config"]) == ("manual", seed, want)
+        if not r.exists("metrics.json") or (meta["preset"], meta["seed"]) != ("manual", seed):
+            return False
+        try:
+            return config_.from_dict(lab.Config, meta["config"]) == want
+        except DlabsError:  # an option the lab no longer has
+            return False
 
     found = [r for r in runs_of(lab.name, root) if same(r)]
     if found:
