@@ -86,9 +86,10 @@ def colorize(lab, model, test: dict) -> Export:
                           f"colour (ab) at {size} x {size} and recombines it with L"],
                   after=["round rgb x 255 to uint8 (dlabs saves the photo as a PNG)"],
                   values={"size": size, "temperature": model.state.get("temperature")},
-                  limitations=["Its colours are plausible guesses learned from flower photos and faces, not the "
-                               "colours that were there: a coloured old photo is an illustration, not a record. "
-                               "Scenes unlike its training photos (streets, interiors) come out brownish."])
+                  limitations=[f"Its colours are plausible guesses learned from photos of {', '.join(model.cfg.data.sets)}"
+                               ", not the colours that were there: a coloured old photo is an illustration, not a "
+                               "record. Subjects unlike those photos (interiors, plain studio backgrounds, dark "
+                               "clothes) can get patches of wrong colour."])
 
 
 # faces (the gallery's own predict-time call is in `dlabs.labs._gallery`) ----------------------------
