@@ -23,6 +23,8 @@ from dlabs.models.colorizer import (ColorLoss, ManualColorizer, UNet, bin_centre
                                     rebalance, to_lab)
 
 LAB = get_lab("colorize")
+# sha256 of the flowers/LFW/UTKFace parts of splits/colorize.json (sorted-key JSON), as committed before the scenes
+OLD_SETS_SHA256 = "314d68204fe4452d1e2099b502cd85104a20c34b459d4678d9fc1ad879face72"
 
 
 class StubColorizer(torch.nn.Module):
@@ -165,3 +167,114 @@ def test_predict_refuses_bad_inputs_in_one_line(tmp_path, monkeypatch):
         _predict([("big.png", b"")], days="3")
     with pytest.raises(InputError, match="no input"):
         _predict([])
+
+
+# hue agreement, the lightness baseline and the scene photos ---------------------------------------
+
+def _lab_photo(hues_deg, chroma: float = 30.0, L: float = 60.0, rows: int = 12) -> torch.Tensor:
+    """uint8 RGB (1, 3, rows, 2 x len(hues)): two columns per hue, all at lightness L and the given chroma."""
+    h = torch.tensor(hues_deg, dtype=torch.float64).deg2rad().repeat_interleave(2)
+    ab = torch.stack([chroma * h.cos(), chroma * h.sin()]).view(2, 1, -1).expand(2, rows, len(h))
+    lab = torch.cat([torch.full((1, rows, len(h)), L, dtype=torch.float64), ab])[None]
+    return C.to_uint8(C.lab_to_rgb(lab))
+
+
+def test_hue_agreement_on_constructed_photos():
+    hues = list(range(0, 360, 30))
+    original = _lab_photo(hues)
+    assert C.hue_agreement(original, original) == 1.0
+    assert C.hue_agreement(_lab_photo([h + 30 for h in hues]), original) == 1.0  # within 45 degrees
+    assert C.hue_agreement(_lab_photo([h + 90 for h in hues]), original) == 0.0  # rotated 90 degrees
+    assert C.hue_agreement(_lab_photo([h - 90 for h in hues]), original) == 0.0
+    assert C.hue_agreement(_lab_photo(hues, chroma=0.0), original) == 0.0  # a grey prediction
+    assert C.hue_agreement(_lab_photo(hues, chroma=3.0), original) == 0.0  # the right hue, but too faint to see
+    # pixels of the original at chroma <= 15 are not counted: a grey original has nothing to agree with
+    hits, chromatic = C.hue_hits(original, _lab_photo(hues, chroma=10.0))
+    assert chromatic.sum() == 0 and hits.sum() == 0
+    # summarised per set and over all, pooled over pixels
+    m = C.summarise({"a": C.scores(original, original), "b": C.scores(_lab_photo([h + 90 for h in hues]), original)})
+    assert (m["hue_agreement_a"], m["hue_agreement_b"], m["hue_agreement"]) == (1.0, 0.0, 0.5)
+
+
+def _solid(lab_colour, n: int = 2, side: int = 12) -> np.ndarray:
+    rgb = C.to_uint8(C.lab_to_rgb(torch.tensor(lab_colour, dtype=torch.float64).view(1, 3, 1, 1)))
+    return np.ascontiguousarray(rgb.permute(0, 2, 3, 1).numpy().repeat(side, 1).repeat(side, 2).repeat(n, 0))
+
+
+def test_the_lightness_baseline_is_fitted_on_the_training_photos_only(monkeypatch):
+    from dlabs.data import colorize_sets
+    from dlabs.labs import _colorize_metrics
+
+    dark_red, light_yellow, dark_blue = _solid([30, 40, 20]), _solid([80, 0, 60]), _solid([30, 0, -45])
+    table = C.fit_lightness_table([dark_red, light_yellow])
+    assert torch.allclose(table[30], torch.tensor([40.0, 20.0]), atol=2) and torch.allclose(table[80], torch.tensor(
+        [0.0, 60.0]), atol=2)
+    assert torch.equal(table[0], table[30]) and torch.equal(table[100], table[80])  # unseen: the nearest level's
+    # the baselines see the training photos of the run's sets, never their validation photos or the test set
+    monkeypatch.setattr(colorize_sets, "training_photos",
+                        lambda sets, faces, limit, seed: {"flowers": (np.concatenate([dark_red, light_yellow]), dark_blue)})
+    base = _colorize_metrics.baselines(LAB.config("smoke"), 0, {"flowers": dark_blue})
+    assert base["grey"].metrics["hue_agreement"] == 0.0 and base["grey"].metrics["colorfulness_ratio"] < 0.01
+    assert base["lightness"].metrics["hue_agreement"] == 0.0  # dark pixels coloured red, as in training
+    assert _colorize_metrics.baselines(LAB.config("smoke"), 0, {"flowers": dark_red})["lightness"].metrics[
+        "hue_agreement"] == 1.0
+
+
+def _scene_archive(path, classes=("forest", "sea", "street"), per_class: int = 3) -> None:
+    import tarfile
+
+    colours = {"forest": (40, 140, 50), "sea": (30, 80, 170), "street": (120, 110, 100)}
+    with tarfile.open(path, "w:gz") as tar:
+        for c in classes:
+            for i in range(per_class):
+                data = _png(Image.fromarray(np.full((30, 24, 3), colours[c], np.uint8)), "JPEG")
+                info = tarfile.TarInfo(f"scenes/{c}/{100 + i}.jpg")
+                info.size = len(data)
+                tar.addfile(info, BytesIO(data))
+        info = tarfile.TarInfo("scenes/SOURCE.txt")  # not a photo: skipped
+        info.size = 2
+        tar.addfile(info, BytesIO(b"hi"))
+
+
+def test_the_scene_reader_reads_the_archive_in_memory_and_holds_out_each_class(tmp_path, monkeypatch):
+    from dlabs.data import colorize_sets
+    from dlabs.errors import DataError
+
+    path = tmp_path / "data" / "scenes_160.tar.gz"
+    path.parent.mkdir()
+    _scene_archive(path)
+    monkeypatch.setattr(colorize_sets, "fetch", lambda ds, role: path if (ds, role) == (
+        "colorize_scenes", "scenes_160.tar.gz") else pytest.fail(f"read {ds}/{role}"))
+    names, photos = colorize_sets.archive("scenes")
+    assert names == sorted(names) and len(names) == 9 and names[0] == "scenes/forest/100.jpg"
+    assert photos.shape == (9, 160, 160, 3) and photos.dtype == np.uint8  # the stored side, 160
+    assert photos[0].mean((0, 1)).argmax() == 1 and photos[3].mean((0, 1)).argmax() == 2  # forest green, sea blue
+    assert not list(tmp_path.rglob("*.jpg"))  # nothing extracted to disk
+
+    split = colorize_sets.stratified(names, 7, n_test=1, n_val=1)
+    assert split == colorize_sets.stratified(names, 7, n_test=1, n_val=1)  # seeded
+    for part in ("test", "val"):
+        assert sorted(colorize_sets.scene_class(n) for n in split[part]) == ["forest", "sea", "street"]
+    assert not set(split["test"]) & set(split["val"])
+    monkeypatch.setattr(colorize_sets, "load_split", lambda: {"scenes": split})
+    [(train, val)] = colorize_sets.training_photos(("scenes",), faces=0, limit=0, seed=0).values()
+    assert len(train) == 3 and len(val) == 3  # one photo of each class left for training
+    assert len(colorize_sets.test_photos(("scenes",), limit=0)["scenes"]) == 3
+
+    path.write_bytes(path.read_bytes()[:300])  # truncated: a one-line error naming the file
+    monkeypatch.setenv("DLABS_HOME", str(tmp_path / "other"))
+    with pytest.raises(DataError, match="scenes_160.tar.gz"):
+        colorize_sets.archive("scenes")
+
+
+def test_the_scene_split_is_stratified_and_the_other_sets_are_unchanged():
+    import hashlib
+
+    split = load_split()
+    classes = [n.split("/")[1] for n in split["scenes"]["test"]]
+    assert sorted(set(classes)) == ["buildings", "forest", "glacier", "mountain", "sea", "street"]
+    assert all(classes.count(c) == 50 for c in set(classes)) and len(split["scenes"]["val"]) == 120
+    assert not set(split["scenes"]["test"]) & set(split["scenes"]["val"])
+    # the flowers/LFW/UTKFace held-out and validation photos of the figures before the scenes were added
+    before = json.dumps({k: split[k] for k in ("flowers", "lfw", "utkface")}, sort_keys=True)
+    assert hashlib.sha256(before.encode()).hexdigest() == OLD_SETS_SHA256

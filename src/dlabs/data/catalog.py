@@ -195,3 +195,15 @@ declare(Dataset(
         *(DataFile(f"bw_samples/{name}", f"sha256:{sha}") for name, sha in BW_SAMPLES.items()),
     ),
 ))
+
+declare(Dataset(
+    name="colorize_scenes",
+    description="1,632 colour photos of outdoor scenes (160x160; buildings, forest, glacier, mountain, sea, street, "
+                "272 each) from the Intel Image Classification images, for training a colorizer. Licence: none "
+                "stated upstream; research and teaching use only, do not redistribute (see the mirror's SOURCE.md)",
+    citation="Intel Image Classification (Intel Scene Classification challenge, Analytics Vidhya; Kaggle "
+             "puneet6060/intel-image-classification), via github.com/afroozsheikh/Intel-Image-Classifier@5b571f44",
+    files=(
+        DataFile("scenes_160.tar.gz", "sha256:6b26c33f81055773428bbad99de4a5182ed45fc77096a98f9629c568b2d4daeb"),
+    ),
+))

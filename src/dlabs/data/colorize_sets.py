@@ -1,9 +1,11 @@
 """colorize's photo sets and its fixed held-out split.
 
-Three sets: colour flower photos (128x128), LFW faces (150x150 centre crops, split by person) and
-UTKFace (100x100). The held-out evaluation photos and the validation photos of each set are fixed
-in ``splits/colorize.json`` (seeded, made once by `make_split`); no LFW person of either is in
-training. Training uses every other flower and a seeded subset of each face set.
+Four sets: colour flower photos (128x128), LFW faces (150x150 centre crops, split by person),
+UTKFace (100x100) and outdoor scenes (160x160: buildings, forest, glacier, mountain, sea, street).
+The held-out evaluation photos and the validation photos of each set are fixed in
+``splits/colorize.json`` (seeded, made once by `make_split`); no LFW person of either is in
+training, and the scenes' are stratified by class (`SCENE_TEST` and `SCENE_VAL` of each). Training
+uses every other flower and scene and a seeded subset of each face set.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from dlabs.errors import DlabsError
 
 SPLIT_FILE = Path(__file__).with_name("splits") / "colorize.json"
 SETS = {"flowers": ("colorize", "photos_160.tar.gz", 128), "lfw": ("lfw", "images", 150),
-        "utkface": ("utkface", "images", 100)}  # data set, file, stored side in pixels
+        "utkface": ("utkface", "images", 100), "scenes": ("colorize_scenes", "scenes_160.tar.gz", 160)}
+# data set, file, stored side in pixels; the scenes are read from the archive in memory, as the flowers are
+SCENE_TEST, SCENE_VAL = 50, 20  # held-out and validation scene photos of each class
 
 
 def archive(name: str) -> tuple[list[str], np.ndarray]:
@@ -37,12 +41,32 @@ def person(name: str) -> str:
     return name.split("/")[-2]
 
 
+def scene_class(name: str) -> str:
+    return name.split("/")[-2]
+
+
+def stratified(names: list[str], seed: int, n_test: int = SCENE_TEST, n_val: int = SCENE_VAL) -> dict[str, list[str]]:
+    """`n_test` held-out and `n_val` validation photos of each class (the member's folder), seeded."""
+    rng, picked = np.random.default_rng(seed), {"test": [], "val": []}
+    for c in sorted({scene_class(n) for n in names}):
+        members = sorted(n for n in names if scene_class(n) == c)
+        order = rng.permutation(len(members))
+        picked["test"] += [members[i] for i in order[:n_test]]
+        picked["val"] += [members[i] for i in order[n_test:n_test + n_val]]
+    return {part: sorted(v) for part, v in picked.items()}
+
+
 def make_split(seed: int = 2016, n_test: int = 300, n_val: int = 100, per_person: int = 3) -> dict:
     """The held-out evaluation and validation photos of each set; LFW by person (at most
-    `per_person` photos of each chosen person, the rest of them never used)."""
+    `per_person` photos of each chosen person, the rest of them never used); the scenes
+    stratified by class from their own seeded draw, so the other sets' draws are those of the
+    split made before the scenes were added."""
     rng = np.random.default_rng(seed)
     split = {"seed": seed, "note": "made by dlabs.labs.colorize.make_split; LFW people of test and val are never trained on"}
     for name in SETS:
+        if name == "scenes":
+            split[name] = stratified(archive(name)[0], seed)
+            continue
         names = archive(name)[0]
         if name == "lfw":
             people: dict[str, list[str]] = {}
@@ -82,13 +106,14 @@ def load_split() -> dict:
 
 
 def training_photos(sets, faces: int, limit: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(training photos, validation photos) of each set at its stored size: every training flower,
-    `faces` photos (seeded) of each face set; with `limit`, at most N training and N//4 validation."""
+    """(training photos, validation photos) of each set at its stored size: every training flower
+    and scene, `faces` photos (seeded) of each face set; with `limit`, at most N training and N//4
+    validation."""
     split, rng, out = load_split(), np.random.default_rng(seed), {}
     for name in sets:
         names, photos = archive(name)
         held, pool = held_out(names, split[name], by_person=name == "lfw")
-        if name != "flowers" and faces < len(pool):
+        if name in ("lfw", "utkface") and faces < len(pool):
             pool = np.sort(rng.choice(pool, faces, replace=False))
         val = held["val"]
         if limit:
