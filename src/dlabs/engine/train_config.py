@@ -13,8 +13,11 @@ class TrainConfig:
     epochs: int = option(10, "passes over the training data")
     batch_size: int = option(32, "examples per optimizer step")
     lr: float = option(1e-3, "learning rate (the peak rate for onecycle)")
-    optimizer: str = option("adam", "adam | adamw | rmsprop | sgd")
+    optimizer: str = option("adam", "adam | adamw | rmsprop | keras_rmsprop (Keras' form: epsilon inside the square "
+                                    "root) | sgd")
     weight_decay: float = option(0.0, "L2 penalty (decoupled for adamw)")
+    eps: float = option(0.0, "epsilon of adam, adamw and rmsprop; 0 = the default (PyTorch's 1e-8 for adam and adamw, "
+                             "Keras' 1e-7 for rmsprop); Keras uses 1e-7 for all three")
     momentum: float = option(0.9, "momentum for sgd")
     schedule: str = option("none", "learning-rate schedule: none | cosine | onecycle | plateau")
     patience: int = option(0, "early stopping: epochs without improvement of `monitor` before stopping; 0 = off")
@@ -28,5 +31,8 @@ class TrainConfig:
                               "or float16 with gradient scaling on GPUs without bfloat16)")
     fused: bool = option(False, "fused Adam/AdamW kernels on CPU and CUDA: the same algorithm, faster, "
                                 "rounding differs slightly from the default implementation")
-    threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core). "
-                             "Small models run faster on 1, and a busy CPU makes several threads stall")
+    fast_dropout: bool = option(False, "on CPU, dropout masks from 16 random bits per element (one random draw for "
+                                       "four elements; the rate rounded to 1/65,536): the same dropout, faster")
+    threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core); -1 = one "
+                             "per core that other processes leave idle, measured when training starts. Small "
+                             "models run faster on 1, and a busy CPU makes several threads stall")

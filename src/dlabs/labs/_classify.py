@@ -19,15 +19,16 @@ from typing import ClassVar
 import numpy as np
 
 from dlabs.config import option
-from dlabs.data import tabular
 from dlabs.engine import metrics as M
 from dlabs.labs import _export
+from dlabs.labs._keras import VAL_SPLIT_HELP, validation_rows
 from dlabs.labs.base import Baseline, Evaluation, Lab, TrainData
 
 
 @dataclass(frozen=True)
 class DataConfig:
     val_fraction: float = option(0.1, "share of the training split held out for validation; 0 = none")
+    val_split: str = option("seeded", VAL_SPLIT_HELP)
     limit: int = option(0, "use only the first N training examples (quick runs); 0 = all")
 
 
@@ -88,7 +89,8 @@ class ClassifierLab(Lab):
         x_tr, y_tr, _, _ = self.load(cfg)
         if cfg.data.limit:
             x_tr, y_tr = x_tr[:cfg.data.limit], y_tr[:cfg.data.limit]
-        fit_idx, val_idx = (np.sort(i) for i in tabular.holdout(np.arange(len(x_tr)), cfg.data.val_fraction, seed))
+        fit_idx, val_idx = (np.sort(i) for i in validation_rows(np.arange(len(x_tr)), cfg.data.val_fraction,
+                                                                cfg.data.val_split, seed))
         state = {"labels": list(self.labels), **self.fit_state(cfg, x_tr[fit_idx])}
 
         def batcher(x, y):

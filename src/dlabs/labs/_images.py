@@ -30,6 +30,9 @@ class ModelConfig:
     depths: tuple[int, ...] = option((2, 2, 2), "convnet: conv layers in each stage of `widths`")
     batchnorm: bool = option(True, "convnet: batch normalisation after each convolution (false: a bias instead)")
     dropout: float = option(0.2, "dropout (mlp: after each hidden layer; cnn: as in the model)")
+    init: str = option("torch", "torch (PyTorch's default) | keras (Glorot-uniform kernels, zero biases)")
+    pixels: str = option("standardize", "standardize (with the training pixels' mean and std) | unit (x/255, "
+                                        "as the manual's code)")
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,11 @@ class ImageLab(ClassifierLab):
         return idx.load_images(self.datasets[0], len(self.labels))
 
     def fit_state(self, cfg, x_fit):
+        if cfg.model.pixels not in ("standardize", "unit"):
+            raise DlabsError(f"model.pixels={cfg.model.pixels}: expected standardize or unit")
         x = x_fit.astype(np.float32) / 255.0
-        return {"pixel_mean": float(x.mean()), "pixel_std": float(x.std()), "size": list(x_fit.shape[1:])}
+        mean, std = (float(x.mean()), float(x.std())) if cfg.model.pixels == "standardize" else (0.0, 1.0)
+        return {"pixel_mean": mean, "pixel_std": std, "size": list(x_fit.shape[1:])}
 
     def to_tensor(self, x, state):
         import torch
@@ -66,6 +72,11 @@ class ImageLab(ClassifierLab):
         return x.reshape(len(x), -1).astype(np.float32) / 255.0
 
     def build_model(self, cfg, state):
+        from dlabs.models.init import initialise
+
+        return initialise(self._network(cfg, state), cfg.model.init)
+
+    def _network(self, cfg, state):
         from torch import nn
 
         from dlabs.models.cnn import ConvNet, Flatten, ManualCNN, channels_last

@@ -52,6 +52,7 @@ class ModelConfig:
     activation: str = option("relu", "relu | tanh | sigmoid after each hidden layer")
     dropout: float = option(0.2, "dropout after each hidden layer")
     members: int = option(1, "ensemble size: members with different initialisations, logits averaged")
+    init: str = option("torch", "torch (PyTorch's default) | keras (Glorot-uniform kernels, zero biases)")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,26 @@ class LettersConfig:
     noise: float = option(0.0, "augmentation: Gaussian noise added to the standardised features (std)")
 
 
-MANUAL = LettersConfig()
+MANUAL = LettersConfig(data=DataConfig(val_fraction=0.0), model=ModelConfig(init="keras"),
+                       train=TrainConfig(epochs=20, batch_size=128, optimizer="keras_rmsprop", lr=1e-3, eps=1e-7,
+                                         restore_best=False, threads=-1, fast_dropout=True))
+"""Lab 3's assignment is letters, but its code is an MLP on MNIST (lab-manual.txt lines 1447, 1572-1665):
+that MLP, with the 16 glyph features in and the 26 letters out.
+
+layers: 16-512-512-26 (ReLU, softmax out; lines 1628-1643)
+dropout: 0.2 (after each hidden layer; lines 1632, 1641)
+loss: cross-entropy ('categorical_crossentropy', line 1646)
+optimizer: keras_rmsprop (RMSprop(), line 1647, as Keras computes it: lr 0.001, rho 0.9, epsilon 1e-7)
+lr: 0.001
+eps: 1e-7
+epochs: 20 (line 1652)
+batch: 128 (line 1652)
+validation: none (the manual validates on its test set, line 1658; dlabs takes no validation from the test split
+and, like the manual, fits on every training row)
+init: keras (Glorot-uniform kernels, zero biases: Keras' default)
+Differs: the features are standardised with training statistics (the manual's /255 is for pixels; it gives
+nothing for these 0-15 integers); dropout masks from 16-bit random lanes (the rate rounded to 1/65,536).
+"""
 BEST = LettersConfig(
     data=DataConfig(val_fraction=0.05),
     model=ModelConfig(hidden=(512, 512), dropout=0.1, members=1),
@@ -109,10 +129,12 @@ class Letters(ClassifierLab):
         return torch.tensor(self.baseline_features(x, state), dtype=torch.float32)
 
     def build_model(self, cfg, state):
+        from dlabs.models.init import initialise
         from dlabs.models.mlp import EnsembleMLP
 
         m = cfg.model
-        return EnsembleMLP(m.members, len(FEATURES), tuple(m.hidden), len(self.labels), m.dropout, m.activation)
+        net = EnsembleMLP(m.members, len(FEATURES), tuple(m.hidden), len(self.labels), m.dropout, m.activation)
+        return initialise(net, m.init)
 
     def augment(self, cfg):
         if cfg.noise <= 0:

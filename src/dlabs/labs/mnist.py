@@ -15,9 +15,28 @@ from dlabs.labs._classify import DataConfig
 from dlabs.labs._images import ImageConfig, ImageLab, ModelConfig
 
 MANUAL = ImageConfig(
-    model=ModelConfig(kind="mlp", hidden=(512, 512), dropout=0.2),
-    train=TrainConfig(epochs=20, batch_size=128, optimizer="rmsprop", lr=1e-3, restore_best=False),
+    data=DataConfig(val_fraction=0.0),
+    model=ModelConfig(kind="mlp", hidden=(512, 512), dropout=0.2, init="keras", pixels="unit"),
+    train=TrainConfig(epochs=20, batch_size=128, optimizer="keras_rmsprop", lr=1e-3, eps=1e-7, restore_best=False,
+                      threads=-1, amp=True, fast_dropout=True),
 )
+"""The manual's MNIST MLP (lab-manual.txt lines 1572-1665), as its Keras code trains it.
+
+layers: 784-512-512-10 (ReLU, softmax out; lines 1628-1643)
+dropout: 0.2 (after each hidden layer; lines 1632, 1641)
+loss: cross-entropy ('categorical_crossentropy', line 1646)
+optimizer: keras_rmsprop (RMSprop(), line 1647, as Keras computes it: lr 0.001, rho 0.9, epsilon 1e-7)
+lr: 0.001
+eps: 1e-7
+epochs: 20 (line 1652)
+batch: 128 (line 1652)
+validation: none (the manual validates on its test set, line 1658; dlabs takes no validation from the test split
+and, like the manual, fits on all 60,000 training images)
+init: keras (Glorot-uniform kernels, zero biases: Keras' default)
+pixels: unit (x / 255, lines 1580-1590)
+Differs: on a CPU with native bfloat16 (AVX512-BF16 or AMX) the matrix products run in bfloat16 (autocast);
+dropout masks from 16-bit random lanes (the rate rounded to 1/65,536).
+"""
 BEST = ImageConfig(
     data=DataConfig(val_fraction=1 / 30),
     model=ModelConfig(kind="convnet", widths=(16, 32, 64), depths=(2, 2, 2), dropout=0.1),
