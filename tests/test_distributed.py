@@ -76,7 +76,7 @@ def _free_port() -> int:
 
 def test_two_nodes_on_one_machine_train_one_run(tmp_path):
     port = str(_free_port())
-    # the c10d rendezvous the README gives: the static one (--master-addr) aborted a rank at exit in ~1 job in 25
+    # the c10d rendezvous the README gives
     node = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
             "--rdzv-id", tmp_path.name]
     nodes = [subprocess.Popen(TORCHRUN + node + TRAIN + ["--runs", str(tmp_path)], stdout=subprocess.PIPE,
