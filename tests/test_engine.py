@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 import torch
 from torch import nn
 
 from dlabs import config
-from dlabs.engine.device import pick_device, set_seed
+from dlabs.engine.device import pick_device, set_seed, set_threads
 from dlabs.engine.trainer import TensorBatcher, TrainConfig, fit
 from dlabs.errors import DlabsError
 
@@ -112,3 +113,13 @@ def test_fit_logs_a_line_per_epoch(caplog):
         _fit(TrainConfig(epochs=3, lr=1e-2))
     lines = [r.getMessage() for r in caplog.records if " epoch " in r.getMessage()]
     assert len(lines) == 3 and "epoch 3/3" in lines[-1] and "val_loss" in lines[-1]
+
+
+def test_a_training_thread_setting_does_not_carry_into_the_next():
+    default = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1
+        assert set_threads(0) == default  # 0 is PyTorch's default again, not what the last lab set
+        assert 1 <= set_threads(-1) <= os.cpu_count()  # one per idle core
+    finally:
+        torch.set_num_threads(default)

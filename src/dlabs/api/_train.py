@@ -14,13 +14,12 @@ log = logging.getLogger("dlabs.api")
 
 def _setup(cfg, seed: int, device: str):
     """The device, PyTorch's thread count and the seeds, before any data is read."""
-    from dlabs.engine.device import pick_device, set_seed
+    from dlabs.engine.device import pick_device, set_seed, set_threads
 
     dev = pick_device(device)
-    if cfg.train.threads > 0:
-        import torch
-
-        torch.set_num_threads(cfg.train.threads)
+    threads = set_threads(cfg.train.threads)
+    if cfg.train.threads < 0:
+        log.info("%d CPU threads (train.threads=-1: one per idle core)", threads)
     set_seed(seed)
     return dev
 

@@ -52,6 +52,17 @@ def auto_threads(window: float = 0.25) -> int:
     return max(1, min(cores, round(free)))
 
 
+_DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's own choice at start: one per core
+
+
+def set_threads(n: int) -> int:
+    """PyTorch's CPU threads for a training (``train.threads``): `n` if above 0, one per idle core if
+    -1 (`auto_threads`), PyTorch's default if 0, so one lab's setting never carries into the next
+    training in the same process. Returns the count set."""
+    torch.set_num_threads(n if n > 0 else auto_threads() if n < 0 else _DEFAULT_THREADS)
+    return torch.get_num_threads()
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (all devices)."""
     os.environ["PYTHONHASHSEED"] = str(seed)

@@ -141,11 +141,6 @@ class _Loop:
 
     def fit(self, model: nn.Module, train, val, *, loss_fn: Callable, metrics_fn, resume: bool) -> list[dict]:
         cfg = self.cfg
-        if cfg.threads < 0 and self.device.type == "cpu":
-            from dlabs.engine.device import auto_threads
-
-            torch.set_num_threads(auto_threads())
-            log.info("%s: %d CPU threads (train.threads=-1)", self.desc, torch.get_num_threads())
         model.to(self.device)
         train, val = self._on_device(train), self._on_device(val) if val is not None else None
         steps = math.ceil(len(train) / cfg.batch_size)

@@ -82,14 +82,11 @@ class _Serial:
 def _model(job) -> dict:
     """Train one verification model without the people of the folds `group`; its distances on those
     folds' pairs, beside the other three comparisons'."""
-    import torch
-
-    from dlabs.engine.device import set_seed
+    from dlabs.engine.device import set_seed, set_threads
     from dlabs.models.face import FaceEnsemble, embed
 
     lab, cfg, seed, group, device, desc = job
-    if cfg.train.threads:  # a fresh worker process starts with one thread a core
-        torch.set_num_threads(cfg.train.threads)
+    set_threads(cfg.train.threads)  # a fresh worker process starts with one thread a core
     folds = lfw.read_pairs(store.fetch("lfw", "pairs.txt"))
     held_out = lfw.held_out_people(folds, group)
     set_seed(seed)
