@@ -206,11 +206,12 @@ DLABS_SIDE = textwrap.dedent("""
     lab_.train_model = timed
     lab_.baselines = lambda *args: {}
     run = api.train(lab, preset="manual", seed=seed, runs=runs, progress=False)
-    result = api.evaluate(run, runs=runs, protocols=seed == 0)  # seed 0's row is the README's (boston: with CV)
     import torch
+    threads = torch.get_num_threads()  # as trained (evaluate sets its own)
+    result = api.evaluate(run, runs=runs, protocols=seed == 0)  # seed 0's row is the README's (boston: with CV)
     print(json.dumps({"metric": result["model"][metric], "train_seconds": seconds[0], "metrics": result["model"],
                       "protocols": result.get("protocols", {}),
-                      "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "torch": torch.__version__, "threads": threads,
                       "capability": torch.backends.cpu.get_cpu_capability()}))
 """)
 
