@@ -62,8 +62,8 @@ class ColorizeConfig:
 MANUAL = ColorizeConfig(data=DataConfig(faces=2000), model=ModelConfig(kind="manual"), loss="mse",
                         train=TrainConfig(epochs=30, batch_size=32, threads=1, max_seconds=420, patience=4))
 # `best` picks its read-out temperature on the validation photos after training (`_colorize_metrics`); the
-# scenes, an eighth of the photos, are seen 4 times an epoch; 12 epochs fit 30 minutes (docs/experiments/colorize.md)
-BEST = ColorizeConfig(data=DataConfig(scenes_repeat=4), model=ModelConfig(temperature=0.0),
+# scenes, an eighth of the photos, are seen twice an epoch; 12 epochs fit 30 minutes (docs/experiments/colorize.md)
+BEST = ColorizeConfig(data=DataConfig(scenes_repeat=2), model=ModelConfig(temperature=0.0),
                       train=TrainConfig(epochs=12, batch_size=32, lr=2e-3, optimizer="adamw", weight_decay=1e-4,
                                         schedule="cosine", threads=1, max_seconds=1650))
 SMOKE = ColorizeConfig(data=DataConfig(size=32, sets=("flowers",), limit=64),
