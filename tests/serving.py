@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from dlabs import api
@@ -22,14 +24,24 @@ EVALUATED = ("boston",)  # evaluating every lab's smoke run again would double t
 
 
 def smoke_runs(tmp_path_factory) -> Path:
-    """A runs folder with a smoke run per servable lab; those in EVALUATED are evaluated and reported."""
+    """A runs folder with a smoke run per servable lab; those in EVALUATED are evaluated and reported.
+
+    Made once per test session: xdist's workers share it through a lock in their common temp folder.
+    """
     if "root" not in _made:
-        root = tmp_path_factory.mktemp("serve-runs")  # conftest's session_env: offline, the mirror
-        for name in servable_labs():
-            run = api.train(name, "smoke", runs=root, progress=False)
-            if name in EVALUATED:
-                api.evaluate(run, protocols=False)
-                api.report(str(run.path))
+        base = tmp_path_factory.getbasetemp()
+        shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        root = shared / "serve-runs"
+        with open(shared / "serve-runs.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released by the OS too if the worker dies
+            if not (shared / "serve-runs.made").exists():
+                shutil.rmtree(root, ignore_errors=True)
+                for name in servable_labs():
+                    run = api.train(name, "smoke", runs=root, progress=False)
+                    if name in EVALUATED:
+                        api.evaluate(run, protocols=False)
+                        api.report(str(run.path))
+                (shared / "serve-runs.made").touch()
         _made["root"] = root
     return _made["root"]
 
