@@ -43,10 +43,34 @@ def test_tiny_model_learns():
     assert history[-1]["val_loss"] < 0.1 * history[0]["val_loss"]
 
 
-def test_amp_on_cpu_learns():
-    """bfloat16 autocast where the CPU has it natively (a float32 run elsewhere): still learns."""
-    _, history = _fit(TrainConfig(epochs=30, lr=1e-2, amp=True))
+@pytest.mark.parametrize("amp_cpu", ["autocast", "matmul"])
+def test_amp_on_cpu_learns(amp_cpu):
+    """bfloat16 where the CPU has it natively, by autocast or inside oneDNN's matrix kernels (a float32 run
+    elsewhere): still learns, and the matrix setting is the process' own again afterwards."""
+    _, history = _fit(TrainConfig(epochs=30, lr=1e-2, amp=True, amp_cpu=amp_cpu))
     assert history[-1]["val_loss"] < 0.1 * history[0]["val_loss"]
+    assert torch.backends.mkldnn.matmul.fp32_precision == "none"
+
+
+def test_keras_rmsprop_is_keras_formula():
+    """v = rho v + (1 - rho) g^2; p -= lr g / sqrt(v + eps), over several steps and shapes."""
+    from dlabs.engine.optim import KerasRMSprop
+
+    g = torch.Generator().manual_seed(0)
+    params = [torch.randn(5, 3, generator=g, requires_grad=True), torch.randn(3, generator=g, requires_grad=True)]
+    ref = [p.detach().clone() for p in params]
+    square = [torch.zeros_like(p) for p in ref]
+    opt = KerasRMSprop(params, lr=0.01, rho=0.9, eps=1e-7)
+    for _ in range(4):
+        grads = [torch.randn(p.shape, generator=g) for p in params]
+        for p, grad in zip(params, grads):
+            p.grad = grad.clone()
+        opt.step()
+        for r, v, grad in zip(ref, square, grads):
+            v.mul_(0.9).add_(0.1 * grad * grad)
+            r.sub_(0.01 * grad / torch.sqrt(v + 1e-7))
+    for p, r in zip(params, ref):
+        assert torch.allclose(p.detach(), r, atol=1e-6)
 
 
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from dlabs.engine.train_config import TrainConfig
@@ -57,6 +59,12 @@ class KerasRMSprop(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-7, weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay})
 
+    def _root(self, p: torch.Tensor) -> torch.Tensor:
+        scratch = self.__dict__.setdefault("_scratch", {})
+        if p not in scratch:
+            scratch[p] = torch.empty_like(p)
+        return scratch[p]
+
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
@@ -66,10 +74,15 @@ class KerasRMSprop(torch.optim.Optimizer):
             grads = [p.grad for p in params]
             if group["weight_decay"]:
                 grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-            square = [self.state[p].setdefault("square_avg", torch.zeros_like(p)) for p in params]
+            for p in params:
+                if "square_avg" not in self.state[p]:  # (setdefault would build a zero tensor every step)
+                    self.state[p]["square_avg"] = torch.zeros_like(p)
+            square = [self.state[p]["square_avg"] for p in params]
             torch._foreach_mul_(square, group["rho"])
             torch._foreach_addcmul_(square, grads, grads, value=1 - group["rho"])
-            root = torch._foreach_add(square, group["eps"])
+            root = [self._root(p) for p in params]  # kept between steps: a fresh buffer each step costs page faults
+            for r, v in zip(root, square):
+                torch.add(v, group["eps"], out=r)
             torch._foreach_sqrt_(root)
             torch._foreach_addcdiv_(params, grads, root, value=-group["lr"])
 
@@ -77,7 +90,23 @@ class KerasRMSprop(torch.optim.Optimizer):
 def use_amp(cfg: TrainConfig, device: torch.device | str) -> bool:
     """Mixed precision: always on CUDA; with `train.amp`, also on a CPU with native bfloat16."""
     device = torch.device(device)
+    if cfg.amp_cpu not in ("autocast", "matmul"):
+        raise DlabsError(f"train.amp_cpu={cfg.amp_cpu}: expected autocast or matmul")
     return device.type == "cuda" or cfg.amp and device.type == "cpu" and native_bf16()
+
+
+@contextlib.contextmanager
+def bf16_matmul(enabled: bool):
+    """While open (and `enabled`), oneDNN multiplies float32 matrices in bfloat16 inside its kernels,
+    accumulating in float32: the speed of bfloat16 without autocast's casts of weights and gradients."""
+    mm = torch.backends.mkldnn.matmul
+    before = mm.fp32_precision
+    if enabled:
+        mm.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        mm.fp32_precision = before
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:

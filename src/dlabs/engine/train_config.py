@@ -29,6 +29,9 @@ class TrainConfig:
     amp: bool = option(False, "bfloat16 autocast on CPUs with native bfloat16 (AVX512-BF16 or AMX; ignored on "
                               "others, where it would be slower); on CUDA mixed precision is always on (bfloat16, "
                               "or float16 with gradient scaling on GPUs without bfloat16)")
+    amp_cpu: str = option("autocast", "how `amp` computes on such a CPU: autocast (bfloat16 tensors) | matmul "
+                                      "(float32 tensors; oneDNN multiplies matrices in bfloat16 inside its kernels: no "
+                                      "casts, faster for MLPs)")
     fused: bool = option(False, "fused Adam/AdamW kernels on CPU and CUDA: the same algorithm, faster, "
                                 "rounding differs slightly from the default implementation")
     fast_dropout: bool = option(False, "on CPU, dropout masks from 16 random bits per element (one random draw for "

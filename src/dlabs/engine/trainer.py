@@ -28,7 +28,7 @@ from torch import nn
 
 from dlabs.engine import distributed
 from dlabs.engine.batching import ON_DEVICE_BYTES, TensorBatcher, _Shard
-from dlabs.engine.optim import _optimizer, _scheduler, amp_dtype, native_bf16, use_amp
+from dlabs.engine.optim import _optimizer, _scheduler, amp_dtype, bf16_matmul, native_bf16, use_amp
 from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DlabsError
 from dlabs.paths import write_error
@@ -79,7 +79,8 @@ def fit(model: nn.Module, train, val=None, *, cfg: TrainConfig, loss_fn: Callabl
     loop = _Loop(cfg, device, seed, transform, checkpoint, progress, desc)
     for event, fns in (callbacks or {}).items():
         loop.callbacks[event].extend(fns)
-    return loop.fit(model, train, val, loss_fn=loss_fn, metrics_fn=metrics_fn, resume=resume)
+    with bf16_matmul(loop.bf16_matmul):
+        return loop.fit(model, train, val, loss_fn=loss_fn, metrics_fn=metrics_fn, resume=resume)
 
 
 class _Loop:
@@ -88,7 +89,9 @@ class _Loop:
     def __init__(self, cfg: TrainConfig, device, seed: int, transform, checkpoint, progress, desc: str):
         self.cfg = cfg
         self.device = torch.device(device)
-        self.amp = use_amp(cfg, self.device)
+        amp = use_amp(cfg, self.device)
+        self.bf16_matmul = amp and self.device.type == "cpu" and cfg.amp_cpu == "matmul"
+        self.amp = amp and not self.bf16_matmul  # autocast
         self.seed = seed
         self.transform = transform
         self.checkpoint = Path(checkpoint) if checkpoint else None
