@@ -15,11 +15,30 @@ ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("DLABS_MIRROR") or ROOT.parent / "shared" / "data")
 
 
+def home_with(path: Path, parsed: Path | None) -> Path:
+    """A DLABS_HOME at `path` whose decoded-data cache is `parsed` (shared), or its own (None)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if parsed is not None:
+        (path / "parsed").symlink_to(parsed, target_is_directory=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_parsed(tmp_path_factory) -> Path:
+    """One cache of decoded data sets for the whole session, all xdist workers included: every test has
+    its own download cache, but decoding LFW's 13,233 JPEGs (7 s) once is enough. Caches are written
+    atomically, so workers may fill it at the same time."""
+    base = tmp_path_factory.getbasetemp()
+    parsed = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "parsed"
+    parsed.mkdir(exist_ok=True)
+    return parsed
+
+
 @pytest.fixture(scope="session", autouse=True)
-def session_env(tmp_path_factory):
-    """Environment for module-scoped fixtures too: offline, the mirror, a private cache."""
+def session_env(tmp_path_factory, shared_parsed):
+    """Environment for module-scoped fixtures too: offline, the mirror, a private download cache."""
     mp = pytest.MonkeyPatch()
-    mp.setenv("DLABS_HOME", str(tmp_path_factory.mktemp("home")))
+    mp.setenv("DLABS_HOME", str(home_with(tmp_path_factory.mktemp("home"), shared_parsed)))
     mp.setenv("DLABS_OFFLINE", "1")
     mp.setenv("DLABS_MIRROR", str(MIRROR))
     yield
@@ -27,8 +46,11 @@ def session_env(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("DLABS_HOME", str(tmp_path / "home"))
+def isolated(tmp_path, monkeypatch, request, shared_parsed):
+    """Each test's own runs folder and download cache; decoded data from the session's cache unless the
+    test is marked `own_parsed_cache` (it inspects or corrupts that cache)."""
+    own = request.node.get_closest_marker("own_parsed_cache") is not None
+    monkeypatch.setenv("DLABS_HOME", str(home_with(tmp_path / "home", None if own else shared_parsed)))
     monkeypatch.setenv("DLABS_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("DLABS_OFFLINE", "1")
     monkeypatch.setenv("DLABS_MIRROR", str(MIRROR))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 from pathlib import Path
 
 from dlabs import api
@@ -26,24 +27,39 @@ EVALUATED = ("boston",)  # evaluating every lab's smoke run again would double t
 def smoke_runs(tmp_path_factory) -> Path:
     """A runs folder with a smoke run per servable lab; those in EVALUATED are evaluated and reported.
 
-    Made once per test session: xdist's workers share it through a lock in their common temp folder.
+    Made once per test session and shared by xdist's workers: each lab's run is made by whichever
+    worker first takes its lock, so workers that need the runs at the same time share the work.
     """
     if "root" not in _made:
         base = tmp_path_factory.getbasetemp()
         shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
         root = shared / "serve-runs"
-        with open(shared / "serve-runs.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released by the OS too if the worker dies
-            if not (shared / "serve-runs.made").exists():
-                shutil.rmtree(root, ignore_errors=True)
-                for name in servable_labs():
-                    run = api.train(name, "smoke", runs=root, progress=False)
-                    if name in EVALUATED:
-                        api.evaluate(run, protocols=False)
-                        api.report(str(run.path))
-                (shared / "serve-runs.made").touch()
+        pending = servable_labs()
+        while pending:
+            for name in list(pending):
+                made = shared / f"serve-runs.{name}.made"
+                with open(shared / f"serve-runs.{name}.lock", "w") as lock:
+                    if not made.exists():
+                        try:  # released by the OS too if the worker dies
+                            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        except BlockingIOError:
+                            continue  # another worker is making it
+                        if not made.exists():
+                            _make(name, root)
+                            made.touch()
+                pending.remove(name)
+            if pending:
+                time.sleep(0.5)
         _made["root"] = root
     return _made["root"]
+
+
+def _make(name: str, root: Path) -> None:
+    shutil.rmtree(root / name, ignore_errors=True)  # what a worker that died left
+    run = api.train(name, "smoke", runs=root, progress=False)
+    if name in EVALUATED:
+        api.evaluate(run, protocols=False)
+        api.report(str(run.path))
 
 
 def browser_path() -> str | None:

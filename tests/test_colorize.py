@@ -132,13 +132,15 @@ def _png(image: Image.Image, fmt: str = "PNG") -> bytes:
 
 
 def test_predict_returns_the_coloured_photo_and_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     [p] = _predict([("scans/old.png", _png(Image.fromarray(photo(45, 70)[..., 0], mode="L")))])
     out = p["output"]
     assert isinstance(out, Output) and out.name == "old_colorized.png" and out.media_type == "image/png"
     with Image.open(BytesIO(out.data)) as im:
         assert im.size == (70, 45) and im.mode == "RGB"
-    assert p["input_was"] == "grey" and p["size"] == [70, 45] and not any(tmp_path.iterdir())
+    assert p["input_was"] == "grey" and p["size"] == [70, 45] and not any(cwd.iterdir())
     # the command line writes it into --out, never over a file there
     first, second = (api.save_outputs([p], tmp_path / "o")[0]["output"] for _ in range(2))
     assert (first, second) == (str(tmp_path / "o" / "old_colorized.png"), str(tmp_path / "o" / "old_colorized-1.png"))

@@ -49,7 +49,7 @@ def test_amp_on_cpu_learns(amp_cpu):
     elsewhere): still learns, and the matrix setting is the process' own again afterwards."""
     _, history = _fit(TrainConfig(epochs=30, lr=1e-2, amp=True, amp_cpu=amp_cpu))
     assert history[-1]["val_loss"] < 0.1 * history[0]["val_loss"]
-    assert torch.backends.mkldnn.matmul.fp32_precision == "none"
+    assert torch.get_float32_matmul_precision() == "highest"
 
 
 def test_keras_rmsprop_is_keras_formula():

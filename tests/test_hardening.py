@@ -191,6 +191,7 @@ def test_run_folder_files_that_are_not_what_they_should_be(runs, tmp_path, monke
     assert not marker.exists()
 
 
+@pytest.mark.own_parsed_cache
 def test_a_corrupt_parsed_cache_is_rebuilt(tmp_path, isolated, caplog):
     import tarfile
 

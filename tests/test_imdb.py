@@ -17,7 +17,7 @@ from dlabs import api
 from dlabs.data import aclimdb, text
 from dlabs.errors import DataError, InputError
 
-from conftest import MIRROR
+from conftest import MIRROR, home_with
 
 
 def test_tokenizer_drops_html_and_keeps_apostrophes_and_marks():
@@ -77,6 +77,7 @@ def test_tar_reader_takes_only_labelled_reviews(tmp_path):
     assert r.take("train")[1].tolist() == [0, 1] and r.rating.tolist() == [1, 10, 2, 9]
 
 
+@pytest.mark.own_parsed_cache
 def test_tar_reader_caches_parsed_reviews_by_checksum(tmp_path):
     path = _archive(tmp_path / "a.tar.gz", TINY)
     first = aclimdb.load_reviews(path, "sha256:abc")
@@ -99,11 +100,11 @@ def test_truncated_or_foreign_archive_is_a_one_line_error(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
+def bench(tmp_path_factory, shared_parsed):
     if not (MIRROR / "imdb").is_dir():
         pytest.skip(f"imdb not in {MIRROR}")
     with pytest.MonkeyPatch.context() as mp:  # module scope: set up before the per-test isolation
-        home = tmp_path_factory.mktemp("home")
+        home = home_with(tmp_path_factory.mktemp("home"), shared_parsed)
         mp.setenv("DLABS_HOME", str(home))
         mp.setenv("DLABS_MIRROR", str(MIRROR))
         mp.setenv("DLABS_OFFLINE", "1")

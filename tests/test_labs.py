@@ -84,13 +84,14 @@ def test_evaluate_and_predict_use_the_state_saved_in_the_run_folder(name, tmp_pa
     p_after = api.predict(name, [json.dumps(row)], run)[0]
     assert after != before and p_after != p_before
     # evaluate scores what predict predicts: the test rows through predict give evaluate's figure
-    test = lab.test_data(api.load(run).cfg, api.load(run).state)
+    saved = api.load(run)
+    test = lab.test_data(saved.cfg, saved.state)
     if name == "boston":
-        rows = [dict(zip(api.load(run).state["features"], map(float, x))) for x in test["x"]]
+        rows = [dict(zip(saved.state["features"], map(float, x))) for x in test["x"]]
         pred = np.array([p["MEDV"] for p in api.predict(name, [json.dumps(rows)], run)])
         assert np.sqrt(np.mean((pred - test["y"]) ** 2)) == pytest.approx(after["rmse"], abs=2e-3)
     else:
-        rows = [dict(zip(api.load(run).state["features"], map(int, x))) for x in test.x]
+        rows = [dict(zip(saved.state["features"], map(int, x))) for x in test.x]
         pred = [p["top"][0]["label"] for p in api.predict(name, [json.dumps(rows)], run)]
         truth = [lab.labels[y] for y in test.y]
         assert np.mean([a == b for a, b in zip(pred, truth)]) == pytest.approx(after["accuracy"], abs=1e-9)

@@ -98,15 +98,16 @@ def use_amp(cfg: TrainConfig, device: torch.device | str) -> bool:
 @contextlib.contextmanager
 def bf16_matmul(enabled: bool):
     """While open (and `enabled`), oneDNN multiplies float32 matrices in bfloat16 inside its kernels,
-    accumulating in float32: the speed of bfloat16 without autocast's casts of weights and gradients."""
-    mm = torch.backends.mkldnn.matmul
-    before = mm.fp32_precision
+    accumulating in float32: the speed of bfloat16 without autocast's casts of weights and gradients.
+    Through `set_float32_matmul_precision` only: mixing it with the per-backend settings makes PyTorch
+    refuse to report the precision afterwards."""
+    before = torch.get_float32_matmul_precision()
     if enabled:
-        mm.fp32_precision = "bf16"
+        torch.set_float32_matmul_precision("medium")  # on CPU: oneDNN's bfloat16 matrix products
     try:
         yield
     finally:
-        mm.fp32_precision = before
+        torch.set_float32_matmul_precision(before)
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:
