@@ -58,12 +58,7 @@ class KerasRMSprop(torch.optim.Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, rho: float = 0.9, eps: float = 1e-7, weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay})
-
-    def _root(self, p: torch.Tensor) -> torch.Tensor:
-        scratch = self.__dict__.setdefault("_scratch", {})
-        if p not in scratch:
-            scratch[p] = torch.empty_like(p)
-        return scratch[p]
+        self._roots: dict[torch.Tensor, torch.Tensor] = {}  # sqrt(v + eps): a fresh one each step costs page faults
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -74,13 +69,14 @@ class KerasRMSprop(torch.optim.Optimizer):
             grads = [p.grad for p in params]
             if group["weight_decay"]:
                 grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-            for p in params:
-                if "square_avg" not in self.state[p]:  # (setdefault would build a zero tensor every step)
+            for p in params:  # built once (setdefault would build a zero tensor every step)
+                if "square_avg" not in self.state[p]:
                     self.state[p]["square_avg"] = torch.zeros_like(p)
-            square = [self.state[p]["square_avg"] for p in params]
+                if p not in self._roots:
+                    self._roots[p] = torch.empty_like(p)
+            square, root = [self.state[p]["square_avg"] for p in params], [self._roots[p] for p in params]
             torch._foreach_mul_(square, group["rho"])
             torch._foreach_addcmul_(square, grads, grads, value=1 - group["rho"])
-            root = [self._root(p) for p in params]  # kept between steps: a fresh buffer each step costs page faults
             for r, v in zip(root, square):
                 torch.add(v, group["eps"], out=r)
             torch._foreach_sqrt_(root)
