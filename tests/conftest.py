@@ -23,13 +23,18 @@ def home_with(path: Path, parsed: Path | None) -> Path:
     return path
 
 
+def session_dir(tmp_path_factory) -> Path:
+    """The session's temp folder that all xdist workers share (each worker's own is inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def shared_parsed(tmp_path_factory) -> Path:
     """One cache of decoded data sets for the whole session, all xdist workers included: every test has
     its own download cache, but decoding LFW's 13,233 JPEGs (7 s) once is enough. Caches are written
     atomically, so workers may fill it at the same time."""
-    base = tmp_path_factory.getbasetemp()
-    parsed = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "parsed"
+    parsed = session_dir(tmp_path_factory) / "parsed"
     parsed.mkdir(exist_ok=True)
     return parsed
 

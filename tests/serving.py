@@ -11,7 +11,7 @@ from pathlib import Path
 from dlabs import api
 from dlabs.labs import labs
 
-from conftest import MIRROR
+from conftest import MIRROR, session_dir
 
 _made: dict[str, Path] = {}
 
@@ -31,8 +31,7 @@ def smoke_runs(tmp_path_factory) -> Path:
     worker first takes its lock, so workers that need the runs at the same time share the work.
     """
     if "root" not in _made:
-        base = tmp_path_factory.getbasetemp()
-        shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        shared = session_dir(tmp_path_factory)
         root = shared / "serve-runs"
         pending = servable_labs()
         while pending:
