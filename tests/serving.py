@@ -1,4 +1,5 @@
-"""Trained smoke runs of every lab with data, made once per test session for the serve tests."""
+"""Smoke runs of every lab with data, made once per test session and shared by the test files that
+only read them (the run-folder contract, the web app, the book, export, explain)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,15 @@ def servable_labs() -> list[str]:
     return [name for name, lab in labs().items() if all((MIRROR / ds).is_dir() for ds in lab.datasets[:1])]
 
 
-EVALUATED = ("boston",)  # evaluating every lab's smoke run again would double the time of test_labs
+UNEVALUATED = "letters"  # trained only: the web app's and the book's paths for a run not yet evaluated
+# faces' LFW View 2 protocol trains models of its own; tests/test_faces.py covers it
+OVERRIDES = {"faces": ["verification=false"]}
 
 
 def smoke_runs(tmp_path_factory) -> Path:
-    """A runs folder with a smoke run per servable lab; those in EVALUATED are evaluated and reported.
+    """A runs folder with a smoke run per servable lab, made by `dlabs run` (trained, evaluated with the
+    lab's extra protocols, reported), but UNEVALUATED's, which is only trained. Readers copy a run
+    before they change it.
 
     Made once per test session and shared by xdist's workers: each lab's run is made by whichever
     worker first takes its lock, so workers that need the runs at the same time share the work.
@@ -55,10 +60,10 @@ def smoke_runs(tmp_path_factory) -> Path:
 
 def _make(name: str, root: Path) -> None:
     shutil.rmtree(root / name, ignore_errors=True)  # what a worker that died left
-    run = api.train(name, "smoke", runs=root, progress=False)
-    if name in EVALUATED:
-        api.evaluate(run, protocols=False)
-        api.report(str(run.path))
+    if name == UNEVALUATED:
+        api.train(name, "smoke", runs=root, progress=False)
+    else:
+        api.run(name, "smoke", OVERRIDES.get(name, ()), runs=root, progress=False)
 
 
 def browser_path() -> str | None:

@@ -2,8 +2,8 @@
 file, its chapters in the order of the course, every question answered, opened by a real headless
 browser with no missing image and no request outside the file; `dlabs serve` shows it at /book.
 
-The smoke runs are the serve tests' (trained once a session, `serving.smoke_runs`), copied, and
-evaluated here without their extra protocols but for one lab, which `report all` evaluates itself.
+The smoke runs are the session's (`serving.smoke_runs`), copied: all evaluated but one, which
+`report all` evaluates itself.
 """
 
 from __future__ import annotations
@@ -16,20 +16,15 @@ import pytest
 from dlabs import api
 from dlabs.report.course import COURSE, ORDER
 
-from serving import ServerThread, browser_path, servable_labs, smoke_runs
+from serving import UNEVALUATED, ServerThread, browser_path, servable_labs, smoke_runs
 
 LABS = servable_labs()
-LEFT_FOR_REPORT = "letters"  # not evaluated by the fixture: `report all` must do it
 
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
     root = tmp_path_factory.mktemp("book-runs")
     shutil.copytree(smoke_runs(tmp_path_factory), root, dirs_exist_ok=True)
-    for name in LABS:
-        run = api.latest_run(name, root)
-        if name != LEFT_FOR_REPORT and not run.exists("metrics.json"):
-            api.evaluate(run, protocols=False)
     api.run_study("letters-dropout", smoke=True, runs=root)
     return root, api.report("all", runs=root)
 
@@ -54,7 +49,7 @@ def test_one_self_contained_file_in_course_order(book):
     assert text.count("class='study'") == 12  # every study: the one run (smoke form), the others how to run them
     assert "id='study-letters-dropout'" in text and "smoke form only" in text
     assert "dlabs study run boston-standardise" in text
-    assert (api.latest_run(LEFT_FOR_REPORT, root).path / "metrics.json").is_file()
+    assert (api.latest_run(UNEVALUATED, root).path / "metrics.json").is_file()
     for name in LABS:  # each chapter: its results table, its plots, its traps
         section = text.split(f"id='lab-{name}'>")[1].split("<section")[0]
         assert "<table><tr><th>model</th>" in section and "data:image/png" in section and "Trap." in section

@@ -4,13 +4,12 @@ Every lab's smoke run exports its whole predictor and passes its own check (ONNX
 the lab's PyTorch prediction on up to 1,000 test examples); predicting with the export gives what
 predicting with the run gives, in a process that never imports torch; a broken export folder, a
 failed check or a model the exporter cannot write is a one-line error that leaves nothing behind.
-One smoke run and one export per lab serve the whole file.
+The session's smoke runs (`serving.smoke_runs`), one export per lab, serve the whole file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from dlabs.errors import DlabsError
 from dlabs.labs import get_lab, labs
 
 from conftest import MIRROR
+from serving import smoke_runs
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -31,18 +31,15 @@ pytest.importorskip("onnxscript")
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """lab -> (run, the export's result), made on first use, once for the file. They are made with the
-    session's cache folder, as the other files' module fixtures are, so a photo archive is decoded once."""
-    root, done, home = tmp_path_factory.mktemp("export"), {}, os.environ["DLABS_HOME"]
+    """lab -> (the session's smoke run, its export), exported on first use, once for the file."""
+    root, done = tmp_path_factory.mktemp("export"), {}
 
     def get(name: str):
         if not (MIRROR / get_lab(name).datasets[0]).is_dir():
             pytest.skip("data not in mirror")
         if name not in done:
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setenv("DLABS_HOME", home)
-                run = api.train(name, "smoke", runs=root / "runs", progress=False)
-                done[name] = (run, api.export(run, out=root / name))
+            run = api.latest_run(name, smoke_runs(tmp_path_factory))
+            done[name] = (run, api.export(run, out=root / name))
         return done[name]
 
     return get
