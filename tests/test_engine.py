@@ -52,15 +52,17 @@ def test_amp_on_cpu_learns(amp_cpu):
     assert torch.get_float32_matmul_precision() == "highest"
 
 
-def test_keras_rmsprop_is_keras_formula():
-    """v = rho v + (1 - rho) g^2; p -= lr g / sqrt(v + eps), over several steps and shapes."""
+@pytest.mark.parametrize("fused", [False, True])
+def test_keras_rmsprop_is_keras_formula(fused):
+    """v = rho v + (1 - rho) g^2; p -= lr g / sqrt(v + eps), over several steps and shapes, in foreach
+    kernels and in the fused Adam kernel."""
     from dlabs.engine.optim import KerasRMSprop
 
     g = torch.Generator().manual_seed(0)
     params = [torch.randn(5, 3, generator=g, requires_grad=True), torch.randn(3, generator=g, requires_grad=True)]
     ref = [p.detach().clone() for p in params]
     square = [torch.zeros_like(p) for p in ref]
-    opt = KerasRMSprop(params, lr=0.01, rho=0.9, eps=1e-7)
+    opt = KerasRMSprop(params, lr=0.01, rho=0.9, eps=1e-7, fused=fused)
     for _ in range(4):
         grads = [torch.randn(p.shape, generator=g) for p in params]
         for p, grad in zip(params, grads):

@@ -32,8 +32,8 @@ class TrainConfig:
     amp_cpu: str = option("autocast", "how `amp` computes on such a CPU: autocast (bfloat16 tensors) | matmul "
                                       "(float32 tensors; oneDNN multiplies matrices in bfloat16 inside its kernels: no "
                                       "casts, faster for MLPs)")
-    fused: bool = option(False, "fused Adam/AdamW kernels on CPU and CUDA: the same algorithm, faster, "
-                                "rounding differs slightly from the default implementation")
+    fused: bool = option(False, "fused Adam, AdamW and keras_rmsprop kernels on CPU and CUDA: the same algorithm, "
+                                "faster, rounding differs slightly from the default implementation")
     fast_dropout: bool = option(False, "on CPU, dropout masks from 16 random bits per element (one random draw for "
                                        "four elements; the rate rounded to 1/65,536): the same dropout, faster")
     threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core); -1 = one "

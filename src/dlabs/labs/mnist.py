@@ -18,7 +18,7 @@ MANUAL = ImageConfig(
     data=DataConfig(val_fraction=0.0),
     model=ModelConfig(kind="mlp", hidden=(512, 512), dropout=0.2, init="keras", pixels="unit"),
     train=TrainConfig(epochs=20, batch_size=128, optimizer="keras_rmsprop", lr=1e-3, eps=1e-7, restore_best=False,
-                      threads=-1, amp=True, amp_cpu="matmul", fast_dropout=True),
+                      threads=-1, amp=True, amp_cpu="matmul", fast_dropout=True, fused=True),
 )
 """The manual's MNIST MLP (lab-manual.txt lines 1572-1665), as its Keras code trains it.
 
@@ -35,7 +35,8 @@ and, like the manual, fits on all 60,000 training images)
 init: keras (Glorot-uniform kernels, zero biases: Keras' default)
 pixels: unit (x / 255, lines 1580-1590)
 Differs: on a CPU with native bfloat16 (AVX512-BF16 or AMX) oneDNN multiplies the float32 matrices in bfloat16;
-dropout masks from 16-bit random lanes (the rate rounded to 1/65,536).
+the RMSprop update in the fused Adam kernel (the same update in one pass; rounding differs slightly); dropout masks
+from 16-bit random lanes (the rate rounded to 1/65,536).
 """
 BEST = ImageConfig(
     data=DataConfig(val_fraction=1 / 30),
