@@ -75,6 +75,28 @@ def test_keras_rmsprop_is_keras_formula(fused):
         assert torch.allclose(p.detach(), r, atol=1e-6)
 
 
+def test_fused_keras_rmsprop_resumes_from_its_state_dict():
+    from dlabs.engine.optim import KerasRMSprop
+
+    g = torch.Generator().manual_seed(1)
+    grads = [torch.randn(4, 3, generator=g) for _ in range(6)]
+    whole, first = torch.zeros(4, 3, requires_grad=True), torch.zeros(4, 3, requires_grad=True)
+    opt_whole, opt_first = KerasRMSprop([whole], fused=True), KerasRMSprop([first], fused=True)
+    for i, grad in enumerate(grads):
+        whole.grad = grad.clone()
+        opt_whole.step()
+        if i < 3:
+            first.grad = grad.clone()
+            opt_first.step()
+    resumed = first.detach().clone().requires_grad_()
+    opt = KerasRMSprop([resumed], fused=True)
+    opt.load_state_dict(opt_first.state_dict())
+    for grad in grads[3:]:
+        resumed.grad = grad.clone()
+        opt.step()
+    assert torch.equal(resumed.detach(), whole.detach())
+
+
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path):
     cfg = TrainConfig(epochs=8, lr=1e-2, schedule="cosine", batch_size=16)
     full_model, full = _fit(cfg)

@@ -70,8 +70,8 @@ class KerasRMSprop(torch.optim.Optimizer):
                  fused: bool = False):
         if not 0 < rho < 1:
             raise DlabsError(f"RMSprop rho={rho}: expected 0 < rho < 1")
-        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay})
-        self.fused = fused
+        # "fused" as PyTorch's own optimizers name it: loading a checkpoint then puts "step" on the parameters' device
+        super().__init__(params, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "fused": fused})
         self._roots: dict[torch.Tensor, torch.Tensor] = {}  # sqrt(v + eps): a fresh one each step costs page faults
 
     @torch.no_grad()
@@ -79,7 +79,7 @@ class KerasRMSprop(torch.optim.Optimizer):
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if params:
-                (self._fused_step if self.fused else self._foreach_step)(group, params)
+                (self._fused_step if group["fused"] else self._foreach_step)(group, params)
 
     def _foreach_step(self, group: dict, params: list[torch.Tensor]) -> None:
         grads = [p.grad for p in params]
