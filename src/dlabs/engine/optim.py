@@ -23,7 +23,7 @@ def _optimizer(cfg: TrainConfig, params, device: torch.device) -> torch.optim.Op
         "rmsprop": lambda: torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=cfg.eps or 1e-7,
                                                weight_decay=cfg.weight_decay),
         "keras_rmsprop": lambda: KerasRMSprop(params, lr=cfg.lr, eps=cfg.eps or 1e-7, weight_decay=cfg.weight_decay,
-                                              fused=bool(fused)),
+                                              **fused),
         "sgd": lambda: torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
                                        weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0),
     }
