@@ -190,8 +190,7 @@ KERAS_TAIL = textwrap.dedent("""
 # `dlabs train LAB --preset manual --seed S` then `dlabs evaluate RUN`, through the API the CLI calls;
 # the lab's training is timed, and the baselines (not compared here) are skipped
 DLABS_SIDE = textwrap.dedent("""
-    import json, os, sys, time
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what the dlabs CLI sets before PyTorch loads
+    import json, sys, time
     from dlabs import api
     from dlabs.labs import get_lab
     lab, seed, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3]

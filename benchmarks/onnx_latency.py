@@ -99,8 +99,8 @@ def bench(lab: str, calls: int, runs: Path | None) -> dict:
 
 
 def main() -> None:
-    # as `dlabs` itself does (dlabs.cli): PyTorch's OpenMP threads otherwise busy-wait, and on a shared CPU
-    # one MNIST image then takes 15 ms instead of 0.1 ms
+    # PyTorch's OpenMP threads sleep between operators: busy-waiting, on a shared CPU one MNIST image
+    # took 15 ms instead of 0.1 ms
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--labs", nargs="+", default=["mnist", "letters", "imdb"])

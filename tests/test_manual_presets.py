@@ -172,3 +172,27 @@ def test_auto_threads_is_between_one_and_the_cores():
     from dlabs.engine.device import auto_threads
 
     assert 1 <= auto_threads(0.05) <= (os.cpu_count() or 1)
+
+
+def test_core_watch_counts_other_processes_not_its_own():
+    """`train.threads=-1` follows the machine each epoch: a busy process beside the training counts,
+    the training's own threads do not."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from dlabs.engine.device import CoreWatch
+
+    watch = CoreWatch()
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:  # this process' own work
+        pass
+    own = watch.others()
+    hog = subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 0.6\n"
+                            "while time.monotonic() < end: pass"])
+    hog.wait()
+    busy = watch.others()
+    assert busy > 0.6, busy  # the other process ran about 0.6 s of the ~0.65 s since the last look
+    assert own < busy, (own, busy)  # the training's own CPU time is left out (the rest of the machine may not be idle)
+    assert 1 <= watch.threads() <= (os.cpu_count() or 1)

@@ -41,10 +41,6 @@ JSON = typer.Option(False, "--json", help="print the result as JSON on standard 
 
 
 def main() -> None:
-    # PyTorch's OpenMP threads otherwise busy-wait, which stalls them when anything else shares the
-    # CPU (the manual's Fashion CNN ran at 119 img/s without this and 620 img/s with it on a busy
-    # 2-core machine). Set before torch is first imported, which happens inside the verbs.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         app()
     except DlabsError as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import numpy as np
 import torch
@@ -32,24 +33,50 @@ def auto_threads(window: float = 0.25) -> int:
     """CPU threads for a training starting now (``train.threads=-1``): one per core left idle by the rest
     of the machine over the next `window` seconds (Linux' /proc/stat), at least one; elsewhere one per
     core. On a 2-core machine with another job running, a second thread stalls behind it (the manual's
-    Fashion CNN: 2.6 s with one thread, 3.6 s with two); on an idle one it shares the work."""
-    import time
-
+    Fashion CNN: 2.6 s with one thread, 3.6 s with two); on an idle one it shares the work. The
+    training then follows the machine epoch by epoch (`CoreWatch`)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-    def ticks() -> tuple[int, int]:  # all CPUs' (total, idle + iowait) time since boot
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:9]]
-        return sum(v), v[3] + v[4]
-
     try:
-        total, idle = ticks()
+        total, idle = _ticks()
         time.sleep(window)
-        total2, idle2 = ticks()
+        total2, idle2 = _ticks()
     except (OSError, ValueError, IndexError):
         return cores
     free = (os.cpu_count() or cores) * (idle2 - idle) / max(1, total2 - total)
     return max(1, min(cores, round(free)))
+
+
+def _ticks() -> tuple[int, int]:
+    """All CPUs' (total, idle + iowait) time since boot, in clock ticks (Linux' /proc/stat)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return sum(v), v[3] + v[4]
+
+
+class CoreWatch:
+    """Cores that other processes used since the last look, for ``train.threads=-1`` to follow the
+    machine epoch by epoch: the CPU time /proc/stat counts as busy, less this process' own."""
+
+    def __init__(self):
+        self._hz = os.sysconf("SC_CLK_TCK")
+        self._last = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, int, int, float]:
+        t = os.times()
+        return (time.monotonic(), *_ticks(), t.user + t.system)
+
+    def others(self) -> float:
+        now = self._read()
+        (w0, total0, idle0, own0), (w1, total1, idle1, own1) = self._last, now
+        self._last = now
+        busy = ((total1 - total0) - (idle1 - idle0)) / self._hz
+        return max(0.0, busy - (own1 - own0)) / max(w1 - w0, 1e-9)
+
+    def threads(self) -> int:
+        """One thread per core the rest of the machine left idle since the last look, at least one."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, min(cores, round(cores - self.others())))
 
 
 _DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's own choice at start: one per core
