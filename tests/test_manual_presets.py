@@ -196,3 +196,16 @@ def test_core_watch_counts_other_processes_not_its_own():
     assert busy > 0.6, busy  # the other process ran about 0.6 s of the ~0.65 s since the last look
     assert own < busy, (own, busy)  # the training's own CPU time is left out (the rest of the machine may not be idle)
     assert 1 <= watch.threads() <= (os.cpu_count() or 1)
+
+
+def test_core_watch_keeps_the_threads_where_there_is_no_proc_stat(monkeypatch):
+    import torch
+
+    from dlabs.engine import device
+
+    def no_proc_stat():
+        raise FileNotFoundError("/proc/stat")
+
+    monkeypatch.setattr(device, "_ticks", no_proc_stat)
+    watch = device.CoreWatch()
+    assert watch.others() is None and watch.threads() == torch.get_num_threads()

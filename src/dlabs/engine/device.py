@@ -35,7 +35,7 @@ def auto_threads(window: float = 0.25) -> int:
     core. On a 2-core machine with another job running, a second thread stalls behind it (the manual's
     Fashion CNN: 2.6 s with one thread, 3.6 s with two); on an idle one it shares the work. The
     training then follows the machine epoch by epoch (`CoreWatch`)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = _cores()
     try:
         total, idle = _ticks()
         time.sleep(window)
@@ -44,6 +44,10 @@ def auto_threads(window: float = 0.25) -> int:
         return cores
     free = (os.cpu_count() or cores) * (idle2 - idle) / max(1, total2 - total)
     return max(1, min(cores, round(free)))
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _ticks() -> tuple[int, int]:
@@ -55,28 +59,36 @@ def _ticks() -> tuple[int, int]:
 
 class CoreWatch:
     """Cores that other processes used since the last look, for ``train.threads=-1`` to follow the
-    machine epoch by epoch: the CPU time /proc/stat counts as busy, less this process' own."""
+    machine epoch by epoch: the CPU time /proc/stat counts as busy, less this process' own. Where there
+    is no /proc/stat it sees nothing and keeps the thread count."""
 
     def __init__(self):
-        self._hz = os.sysconf("SC_CLK_TCK")
+        self._hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._last = self._read()
 
     @staticmethod
-    def _read() -> tuple[float, int, int, float]:
+    def _read() -> tuple[float, int, int, float] | None:
         t = os.times()
-        return (time.monotonic(), *_ticks(), t.user + t.system)
+        try:
+            return (time.monotonic(), *_ticks(), t.user + t.system)
+        except (OSError, ValueError, IndexError):
+            return None
 
-    def others(self) -> float:
+    def others(self) -> float | None:
         now = self._read()
-        (w0, total0, idle0, own0), (w1, total1, idle1, own1) = self._last, now
-        self._last = now
+        last, self._last = self._last, now
+        if now is None or last is None:
+            return None
+        (w0, total0, idle0, own0), (w1, total1, idle1, own1) = last, now
         busy = ((total1 - total0) - (idle1 - idle0)) / self._hz
         return max(0.0, busy - (own1 - own0)) / max(w1 - w0, 1e-9)
 
     def threads(self) -> int:
         """One thread per core the rest of the machine left idle since the last look, at least one."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(1, min(cores, round(cores - self.others())))
+        others = self.others()
+        if others is None:
+            return torch.get_num_threads()
+        return max(1, min(_cores(), round(_cores() - others)))
 
 
 _DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's own choice at start: one per core
