@@ -15,6 +15,6 @@ __version__ = "0.1.0"
 # times, then sleeping. Spinning without bound (libgomp's default) stalls when another job takes a
 # core (letters' manual MLP, two threads beside a busy loop: 239 s against 7.5 s); sleeping at once
 # (OMP_WAIT_POLICY=PASSIVE) makes every operator wait for a sleeping core to wake (11.6 s against
-# 4.8 s on an idle 2-core VM). `train.threads=-1` drops to one thread while another job runs.
+# 4.8 s on an idle 2-core VM). Trainings drop to one thread while another job runs (`CoreWatch`).
 if "OMP_WAIT_POLICY" not in _os.environ:
     _os.environ.setdefault("GOMP_SPINCOUNT", "30000")

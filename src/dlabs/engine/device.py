@@ -83,12 +83,20 @@ class CoreWatch:
         busy = ((total1 - total0) - (idle1 - idle0)) / self._hz
         return max(0.0, busy - (own1 - own0)) / max(w1 - w0, 1e-9)
 
-    def threads(self) -> int:
-        """One thread per core the rest of the machine left idle since the last look, at least one."""
+    def threads(self, most: int) -> int:
+        """One thread per core the rest of the machine left idle since the last look, at least one and
+        at most `most`."""
         others = self.others()
         if others is None:
             return torch.get_num_threads()
-        return max(1, min(_cores(), round(_cores() - others)))
+        return max(1, min(most, round(_cores() - others)))
+
+
+def most_threads(n: int) -> int:
+    """The most threads a training with ``train.threads=n`` follows the machine up to (`CoreWatch`), 0
+    where it keeps its count: every core for -1, PyTorch's default for 0 (so a busy machine takes it
+    down to one thread as well), none for a fixed count."""
+    return _cores() if n < 0 else _DEFAULT_THREADS if n == 0 else 0
 
 
 _DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's own choice at start: one per core

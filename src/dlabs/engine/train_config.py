@@ -36,6 +36,7 @@ class TrainConfig:
                                 "faster, rounding differs slightly from the default implementation")
     fast_dropout: bool = option(False, "on CPU, dropout masks from 16 random bits per element (one random draw for "
                                        "four elements; the rate rounded to 1/65,536): the same dropout, faster")
-    threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core); -1 = one "
-                             "per core that other processes leave idle, measured when training starts and after "
-                             "every epoch. Small models run faster on 1, and a busy CPU makes several threads stall")
+    threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core), fewer "
+                             "while other processes take cores; -1 = one per core that other processes leave "
+                             "idle, measured when training starts and after every epoch. Small models run "
+                             "faster on 1, and a busy CPU makes several threads stall")

@@ -28,7 +28,7 @@ from torch import nn
 
 from dlabs.engine import distributed
 from dlabs.engine.batching import ON_DEVICE_BYTES, TensorBatcher, _Shard
-from dlabs.engine.device import CoreWatch
+from dlabs.engine.device import CoreWatch, most_threads
 from dlabs.engine.optim import _optimizer, _scheduler, amp_dtype, bf16_matmul, native_bf16, use_amp
 from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DlabsError
@@ -162,7 +162,8 @@ class _Loop:
         from dlabs.engine.dropout import restore, use_fast_dropout
 
         swapped = use_fast_dropout(model) if cfg.fast_dropout and self.device.type == "cpu" else []
-        watch = CoreWatch() if cfg.threads < 0 and self.device.type == "cpu" and self.world == 1 else None
+        most = most_threads(cfg.threads) if self.device.type == "cpu" and self.world == 1 else 0
+        watch = CoreWatch() if most > 1 else None
         net = self._wrap(model)
         from tqdm import tqdm
 
@@ -224,7 +225,7 @@ class _Loop:
                               " ".join(f"{k} {v}" for k, v in shown.items()), row["seconds"])
                 for fn in self.callbacks["on_epoch_end"]:
                     fn(row)
-                if watch is not None and (threads := watch.threads()) != torch.get_num_threads():
+                if watch is not None and (threads := watch.threads(most)) != torch.get_num_threads():
                     log.debug("%d CPU threads from epoch %d (other processes' load changed)", threads, epoch + 1)
                     torch.set_num_threads(threads)
                 if stop:
