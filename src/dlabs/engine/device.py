@@ -35,19 +35,19 @@ def auto_threads(window: float = 0.25) -> int:
     core. On a 2-core machine with another job running, a second thread stalls behind it (the manual's
     Fashion CNN: 2.6 s with one thread, 3.6 s with two); on an idle one it shares the work. The
     training then follows the machine epoch by epoch (`CoreWatch`)."""
-    cores = _cores()
-    try:
-        total, idle = _ticks()
-        time.sleep(window)
-        total2, idle2 = _ticks()
-    except (OSError, ValueError, IndexError):
-        return cores
-    free = (os.cpu_count() or cores) * (idle2 - idle) / max(1, total2 - total)
-    return max(1, min(cores, round(free)))
+    watch = CoreWatch()
+    time.sleep(window)
+    others = watch.others()
+    return _cores() if others is None else _idle_cores(others, _cores())
 
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _idle_cores(others: float, most: int) -> int:
+    """One per core that `others` (cores busy with other processes) leaves idle, at least one, at most `most`."""
+    return max(1, min(most, round(_cores() - others)))
 
 
 def _ticks() -> tuple[int, int]:
@@ -58,7 +58,7 @@ def _ticks() -> tuple[int, int]:
 
 
 class CoreWatch:
-    """Cores that other processes used since the last look, for ``train.threads=-1`` to follow the
+    """Cores that other processes used since the last look, for ``train.threads`` -1 and 0 to follow the
     machine epoch by epoch: the CPU time /proc/stat counts as busy, less this process' own. Where there
     is no /proc/stat it sees nothing and keeps the thread count."""
 
@@ -87,9 +87,10 @@ class CoreWatch:
         """One thread per core the rest of the machine left idle since the last look, at least one and
         at most `most`."""
         others = self.others()
-        if others is None:
-            return torch.get_num_threads()
-        return max(1, min(most, round(_cores() - others)))
+        return torch.get_num_threads() if others is None else _idle_cores(others, most)
+
+
+_DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's own choice at start: one per core
 
 
 def most_threads(n: int) -> int:
@@ -97,9 +98,6 @@ def most_threads(n: int) -> int:
     where it keeps its count: every core for -1, PyTorch's default for 0 (so a busy machine takes it
     down to one thread as well), none for a fixed count."""
     return _cores() if n < 0 else _DEFAULT_THREADS if n == 0 else 0
-
-
-_DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's own choice at start: one per core
 
 
 def set_threads(n: int) -> int:
