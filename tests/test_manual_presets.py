@@ -12,6 +12,7 @@ import importlib
 import inspect
 import itertools
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -217,3 +218,54 @@ def test_trainings_follow_the_machine_unless_their_thread_count_is_fixed():
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert most_threads(-1) == cores and most_threads(0) == _DEFAULT_THREADS and most_threads(2) == 0
+
+
+def _denormals_kept(threads: int = 2) -> tuple[int, int]:
+    """Denormals that survive a multiplication by one in each half of a tensor PyTorch splits across `threads`
+    threads (built from integer bits: converting a float would itself flush on a flushing thread)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    out = (torch.full((2**22,), 1 << 20, dtype=torch.int32).view(torch.float32) * 1.0).view(torch.int32)
+    return int((out[:2**21] != 0).sum()), int((out[2**21:] != 0).sum())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="set on every OpenMP thread through GNU libgomp (Linux)")
+def test_denormals_flush_on_every_cpu_thread_while_training_only():
+    import torch
+    from torch import nn
+
+    from dlabs.engine.device import flush_denormals
+    from dlabs.engine.trainer import TensorBatcher, TrainConfig, fit
+
+    before = torch.get_num_threads()
+    try:
+        assert _denormals_kept() == (2**21, 2**21)
+        assert flush_denormals(True) is False and _denormals_kept() == (0, 0)  # the worker thread too
+        assert flush_denormals(False) is True and _denormals_kept() == (2**21, 2**21)
+        data = TensorBatcher(torch.randn(64, 4), torch.randn(64, 1))
+        for on in (True, False):
+            seen = []
+            fit(nn.Linear(4, 1), data, cfg=TrainConfig(epochs=1, batch_size=16, threads=2, flush_denormals=on),
+                loss_fn=nn.MSELoss(), callbacks={"on_epoch_end": [lambda row: seen.append(_denormals_kept())]},
+                progress=False)
+            assert seen == [(0, 0) if on else (2**21, 2**21)]
+            assert _denormals_kept() == (2**21, 2**21)  # put back after the training
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
+def test_freed_training_memory_is_kept_for_the_next_step():
+    import resource
+
+    import torch
+
+    from dlabs.engine.device import keep_freed_memory
+
+    keep_freed_memory()
+    torch.empty(2**20).fill_(1.0)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(50):
+        torch.empty(2**20).fill_(1.0)  # 4 MiB: 1,024 pages, faulted in anew each time when handed back
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults < 1024

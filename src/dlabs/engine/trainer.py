@@ -28,7 +28,7 @@ from torch import nn
 
 from dlabs.engine import distributed
 from dlabs.engine.batching import ON_DEVICE_BYTES, TensorBatcher, _Shard
-from dlabs.engine.device import CoreWatch, most_threads
+from dlabs.engine.device import CoreWatch, cpu_arithmetic, most_threads
 from dlabs.engine.optim import _optimizer, _scheduler, amp_dtype, bf16_matmul, native_bf16, use_amp
 from dlabs.engine.train_config import TrainConfig
 from dlabs.errors import DlabsError
@@ -80,7 +80,7 @@ def fit(model: nn.Module, train, val=None, *, cfg: TrainConfig, loss_fn: Callabl
     loop = _Loop(cfg, device, seed, transform, checkpoint, progress, desc)
     for event, fns in (callbacks or {}).items():
         loop.callbacks[event].extend(fns)
-    with bf16_matmul(loop.bf16_matmul):
+    with bf16_matmul(loop.bf16_matmul), cpu_arithmetic(loop.device, cfg.flush_denormals):
         return loop.fit(model, train, val, loss_fn=loss_fn, metrics_fn=metrics_fn, resume=resume)
 
 
