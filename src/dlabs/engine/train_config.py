@@ -36,9 +36,10 @@ class TrainConfig:
                                 "faster, rounding differs slightly from the default implementation")
     fast_dropout: bool = option(False, "on CPU, dropout masks from 16 random bits per element (one random draw for "
                                        "four elements; the rate rounded to 1/65,536): the same dropout, faster")
-    flush_denormals: bool = option(True, "on CPU, float32 values below 1.2e-38 (denormals) count as zero while "
-                                         "training, as in TensorFlow: faster (x86 computes on denormals many times "
-                                         "slower), results the same in practice; false keeps IEEE arithmetic")
+    flush_denormals: bool = option(True, "on CPU (Linux), float32 values below 1.2e-38 (denormals) count as "
+                                         "zero while training, as in TensorFlow: faster (x86 computes on denormals "
+                                         "many times slower), results the same in practice; false keeps IEEE "
+                                         "arithmetic")
     threads: int = option(0, "CPU threads for PyTorch's operators; 0 = PyTorch's default (one per core), fewer "
                              "while other processes take cores; -1 = one per core that other processes leave "
                              "idle, measured when training starts and after every epoch. Small models run "
